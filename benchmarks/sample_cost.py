@@ -1,0 +1,68 @@
+"""Cost of one full sample (read + parse meminfo, vmstat, PSI into a Snapshot) against the raw os.read of
+the same three files, measured in one run so the ratio holds on any machine.
+
+    .venv/bin/python benchmarks/sample_cost.py [--rounds N] [--procfs DIR]
+
+The raw read is what the kernel charges to produce the text; everything above it is memmond's overhead.
+Rounds alternate the two so CPU frequency and cache state hit both alike; medians resist outliers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from memmond.procfs import ProcFS
+from memmond.snapshot import Sampler
+
+FILES = ("meminfo", "vmstat", "pressure/memory")
+
+
+def raw_read(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            total += len(os.read(fd, 65536))
+        finally:
+            os.close(fd)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5000)
+    parser.add_argument("--procfs", default="/proc")
+    args = parser.parse_args()
+
+    procfs = ProcFS(args.procfs)
+    sampler = Sampler(procfs)
+    paths = [str(procfs.path(name)) for name in FILES if procfs.path(name).exists()]
+
+    for _ in range(200):  # warm up: imports, page cache, branch predictors
+        sampler.capture()
+        raw_read(paths)
+
+    sample_ns: list[int] = []
+    raw_ns: list[int] = []
+    clock = time.perf_counter_ns
+    for _ in range(args.rounds):
+        start = clock()
+        sampler.capture()
+        sample_ns.append(clock() - start)
+        start = clock()
+        raw_read(paths)
+        raw_ns.append(clock() - start)
+
+    sample_us = statistics.median(sample_ns) / 1000
+    raw_us = statistics.median(raw_ns) / 1000
+    print(f"files: {', '.join(FILES[: len(paths)])} under {args.procfs}; rounds: {args.rounds}")
+    print(f"full sample (read + parse + snapshot): median {sample_us:8.1f} us")
+    print(f"raw os.read of the same files:         median {raw_us:8.1f} us")
+    print(f"ratio sample / raw read:                      {sample_us / raw_us:8.2f}  (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""`python -m memmond` is the same program as the `memmond` console script."""
+
+import sys
+
+from memmond.cli import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""The `memmond` command: argparse wiring around the library. Reports live in report.py.
+
+Exit codes: 0 ok, 1 runtime failure (one line on stderr, no traceback), 2 usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from memmond import __version__, report
+from memmond.diff import Diff
+from memmond.procfs import ProcFS, SourceError
+from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
+from memmond.sources import process
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A runtime failure with a message for the user; main() prints it as one line and exits 1."""
+
+
+def _procfs(args: argparse.Namespace) -> ProcFS:
+    return ProcFS(args.procfs)
+
+
+def _capture(args: argparse.Namespace) -> Snapshot:
+    snap = Sampler(_procfs(args)).capture()
+    if snap.meminfo is None:
+        raise CLIError(f"cannot read meminfo: {snap.errors.get('meminfo')}")
+    return snap
+
+
+def _print_json(doc: object) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    snap = _capture(args)
+    if args.json:
+        _print_json(snap.to_dict())
+    else:
+        print(report.show(snap))
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A snapshot file is either the old one or the complete new one, never half written."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    snap = _capture(args)
+    if args.output in (None, "-"):
+        sys.stdout.write(snap.to_json())
+        return EXIT_OK
+    try:
+        _write_atomically(Path(args.output), snap.to_json())
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"snapshot written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _load_snapshot(path: str) -> Snapshot:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CLIError(f"cannot read snapshot {path}: {exc.strerror or exc}") from None
+    try:
+        return Snapshot.from_json(text)
+    except SnapshotFormatError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    before = _load_snapshot(args.before)
+    after = _capture(args) if args.after == "-" else _load_snapshot(args.after)
+    diff = Diff(before, after)
+    if args.json:
+        _print_json(diff.to_dict())
+    elif args.short:
+        print(diff.summary_line())
+    else:
+        print(diff.summary_line())
+        print()
+        print(diff.summary_text())
+    return EXIT_OK
+
+
+def cmd_proc(args: argparse.Namespace) -> int:
+    procfs = _procfs(args)
+    try:
+        proc = process.read(procfs, args.pid)
+    except SourceError as exc:
+        raise CLIError(f"process {args.pid}: {exc.reason}") from None
+    if args.json:
+        _print_json(
+            {
+                "pid": proc.status.pid,
+                "name": proc.status.name,
+                "state": proc.status.state,
+                "threads": proc.status.threads,
+                "status_bytes": proc.status.memory,
+                "smaps_rollup_bytes": proc.rollup.memory if proc.rollup else None,
+                "smaps_rollup_error": proc.rollup_error,
+            }
+        )
+    else:
+        print(report.process(proc))
+    return EXIT_OK
+
+
+def _pid(text: str) -> int:
+    try:
+        pid = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
+    if pid <= 0:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}")
+    return pid
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memmond",
+        description="Linux memory monitor: current stats, snapshots and diffs, process memory.",
+    )
+    parser.add_argument("--version", action="version", version=f"memmond {__version__}")
+    parser.add_argument(
+        "--procfs",
+        default=os.environ.get("MEMMOND_PROCFS", "/proc"),
+        metavar="DIR",
+        help="procfs root to read (default /proc, or $MEMMOND_PROCFS)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    show = sub.add_parser("show", help="current memory stats, page cache breakdown and PSI")
+    show.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
+    show.set_defaults(handler=cmd_show)
+
+    snap = sub.add_parser("snapshot", help="save the current state as a JSON snapshot")
+    snap.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
+    snap.set_defaults(handler=cmd_snapshot)
+
+    diff = sub.add_parser("diff", help="what changed between two snapshots (AFTER '-' means now)")
+    diff.add_argument("before", metavar="BEFORE")
+    diff.add_argument("after", metavar="AFTER")
+    diff.add_argument("--json", action="store_true")
+    diff.add_argument("--short", action="store_true", help="only the one-line summary")
+    diff.set_defaults(handler=cmd_diff)
+
+    proc = sub.add_parser("proc", help="memory of one process (status and smaps_rollup)")
+    proc.add_argument("pid", type=_pid, metavar="PID")
+    proc.add_argument("--json", action="store_true")
+    proc.set_defaults(handler=cmd_proc)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except CLIError as exc:
+        print(f"memmond: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `memmond show | head`: the reader left; not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

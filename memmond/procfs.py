@@ -1,0 +1,87 @@
+"""Access to a procfs tree rooted anywhere.
+
+Every /proc read in memmond goes through `ProcFS`, so tests, fault injection and users pointing memmond at a
+captured tree (`--procfs DIR`) exercise the very code path the daemon runs on /proc.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/proc")
+
+# /proc files report st_size 0, so reads go by chunks. 64 KiB covers meminfo, vmstat and status in one
+# read(2); larger files (a huge injected file) take more chunks but stay bounded by MAX_SOURCE_BYTES.
+_CHUNK = 65536
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """A kernel source could not be read or made no sense. The sampling loop turns it into source_up 0."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class SourceUnavailable(SourceError):
+    """The kernel does not offer this source at all (no PSI, no such process): a state, not a fault."""
+
+
+class ProcFS:
+    """A procfs root. Hands out paths and reads files with errors mapped to SourceError."""
+
+    def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+        self._paths: dict[str, str] = {}  # relative -> full path string; joined once, read every sample
+
+    def __repr__(self) -> str:
+        return f"ProcFS({str(self.root)!r})"
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def read_bytes(self, relative: str, source: str | None = None) -> bytes:
+        """Read a whole file. ENOENT and EOPNOTSUPP (PSI disabled with psi=0) mean the kernel does not offer
+        the source: SourceUnavailable. Anything else (EACCES, EIO, oversize) is a SourceError."""
+        name = source or relative
+        full = self._paths.get(relative)
+        if full is None:
+            full = self._paths[relative] = os.path.join(self.root, relative)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise SourceUnavailable(name, f"{full} does not exist") from None
+        except OSError as exc:
+            raise SourceError(name, _describe(exc, full)) from None
+        try:
+            chunks = []
+            total = 0
+            while True:
+                chunk = os.read(fd, _CHUNK)
+                chunks.append(chunk)
+                total += len(chunk)
+                # A short read is EOF for procfs (seq_file fills the buffer until the end) and regular
+                # files alike; stopping here saves a read(2) per file and sample.
+                if len(chunk) < _CHUNK:
+                    break
+                if total > MAX_SOURCE_BYTES:
+                    raise SourceError(name, f"{full} is larger than {MAX_SOURCE_BYTES} bytes")
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:
+                raise SourceUnavailable(name, _describe(exc, full)) from None
+            raise SourceError(name, _describe(exc, full)) from None
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
+
+    def read_text(self, relative: str, source: str | None = None) -> str:
+        # /proc/PID/status carries the process name, which may hold any bytes; never fail on decoding.
+        return self.read_bytes(relative, source).decode("utf-8", "replace")
+
+
+def _describe(exc: OSError, path: str) -> str:
+    return f"cannot read {path}: {exc.strerror or exc}"

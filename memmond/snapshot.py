@@ -1,0 +1,282 @@
+"""One sample of the kernel's memory state, the values derived from it, and the difference of two.
+
+A Snapshot holds what the kernel said (meminfo, vmstat, PSI) plus which sources failed and why; derived
+values are computed from it, never stored, so a snapshot loaded from JSON derives the same numbers as the
+live one did.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from memmond import __version__
+from memmond.procfs import ProcFS, SourceError, SourceUnavailable
+from memmond.sources import meminfo, pressure, vmstat
+from memmond.sources.meminfo import MemInfo
+from memmond.sources.pressure import Pressure, StallLine
+from memmond.sources.vmstat import VmStat
+
+SNAPSHOT_FORMAT = 1
+SOURCES = (meminfo.SOURCE, vmstat.SOURCE, pressure.SOURCE)
+BOOT_ID_PATH = "sys/kernel/random/boot_id"
+
+
+class SnapshotFormatError(ValueError):
+    """A JSON document that is not a memmond snapshot."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    monotonic: float
+    """time.monotonic() at capture: elapsed time between snapshots of one boot."""
+    wall_time: float
+    """Unix time at capture: for people and for snapshots from different boots."""
+    boot_id: str | None
+    meminfo: MemInfo | None
+    vmstat: VmStat | None
+    pressure: Pressure | None
+    errors: dict[str, str] = field(default_factory=dict)
+    """source -> why it is down, for every source that could not be read this time."""
+    unavailable: frozenset[str] = frozenset()
+    """Sources the kernel does not offer at all (no PSI); a subset of `errors`."""
+    capture_seconds: float = 0.0
+
+    # -- meminfo access -------------------------------------------------------------------------------
+    def mem_field(self, name: str) -> int | None:
+        """A meminfo field by kernel name, None when absent (older kernel, or meminfo down)."""
+        if self.meminfo is None:
+            return None
+        return self.meminfo.get(name)
+
+    @property
+    def mem_total(self) -> int | None:
+        return self.mem_field("MemTotal")
+
+    @property
+    def mem_available_estimated(self) -> bool:
+        """True when the kernel has no MemAvailable (before 3.14) and memmond estimates it."""
+        return self.meminfo is not None and "MemAvailable" not in self.meminfo
+
+    @property
+    def mem_available(self) -> int | None:
+        """MemAvailable, or on kernels without it the pre-3.14 estimate MemFree + Buffers + Cached,
+        which overstates what is available (not all cache can be dropped) but is what free(1) did."""
+        available = self.mem_field("MemAvailable")
+        if available is not None:
+            return available
+        parts = [self.mem_field(name) for name in ("MemFree", "Buffers", "Cached")]
+        if any(part is None for part in parts):
+            return None
+        return sum(parts)  # type: ignore[arg-type]
+
+    def derived(self) -> dict[str, float]:
+        """Every derived value this snapshot has the inputs for, by name."""
+        out: dict[str, float] = {}
+        for name, spec in DERIVED.items():
+            value = spec.compute(self)
+            if value is not None:
+                out[name] = value
+        return out
+
+    # -- JSON -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "memmond_snapshot": SNAPSHOT_FORMAT,
+            "memmond_version": __version__,
+            "wall_time": self.wall_time,
+            "monotonic": self.monotonic,
+            "boot_id": self.boot_id,
+            "meminfo_bytes": None,
+            "meminfo_counts": None,
+            "vmstat": dict(self.vmstat.values) if self.vmstat is not None else None,
+            "pressure": None,
+            "derived": self.derived(),
+            "mem_available_estimated": self.mem_available_estimated,
+            "errors": dict(self.errors),
+            "unavailable": sorted(self.unavailable),
+        }
+        if self.meminfo is not None:
+            doc["meminfo_bytes"] = {k: v for k, v in self.meminfo.items() if not self.meminfo.is_count(k)}
+            doc["meminfo_counts"] = {k: v for k, v in self.meminfo.items() if self.meminfo.is_count(k)}
+            doc["meminfo_order"] = list(self.meminfo)
+        if self.pressure is not None:
+            doc["pressure"] = {
+                kind: _stall_to_dict(line)
+                for kind in pressure.KINDS
+                if (line := self.pressure.line(kind)) is not None
+            }
+        return doc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Snapshot:
+        if not isinstance(doc, dict) or doc.get("memmond_snapshot") != SNAPSHOT_FORMAT:
+            raise SnapshotFormatError(f'not a memmond snapshot (no "memmond_snapshot": {SNAPSHOT_FORMAT})')
+        try:
+            mem: MemInfo | None = None
+            if doc["meminfo_bytes"] is not None:
+                byte_fields = {str(k): int(v) for k, v in doc["meminfo_bytes"].items()}
+                count_fields = {str(k): int(v) for k, v in (doc.get("meminfo_counts") or {}).items()}
+                merged = {**byte_fields, **count_fields}
+                order = [name for name in doc.get("meminfo_order", merged) if name in merged]
+                order += [name for name in merged if name not in order]
+                mem = MemInfo({name: merged[name] for name in order}, frozenset(count_fields))
+            vm = VmStat({str(k): int(v) for k, v in doc["vmstat"].items()}) if doc["vmstat"] else None
+            psi = None
+            if doc["pressure"] is not None:
+                psi = Pressure(
+                    some=_stall_from_dict(doc["pressure"].get("some")),
+                    full=_stall_from_dict(doc["pressure"].get("full")),
+                )
+            return cls(
+                monotonic=float(doc["monotonic"]),
+                wall_time=float(doc["wall_time"]),
+                boot_id=doc.get("boot_id"),
+                meminfo=mem,
+                vmstat=vm,
+                pressure=psi,
+                errors={str(k): str(v) for k, v in (doc.get("errors") or {}).items()},
+                unavailable=frozenset(doc.get("unavailable") or ()),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SnapshotFormatError(f"malformed snapshot: {exc.__class__.__name__}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SnapshotFormatError(f"not JSON: {exc}") from None
+        return cls.from_dict(doc)
+
+
+def _stall_to_dict(line: StallLine) -> dict[str, float | int]:
+    return {"avg10": line.avg10, "avg60": line.avg60, "avg300": line.avg300, "total_us": line.total_us}
+
+
+def _stall_from_dict(doc: Any) -> StallLine | None:
+    if doc is None:
+        return None
+    return StallLine(float(doc["avg10"]), float(doc["avg60"]), float(doc["avg300"]), int(doc["total_us"]))
+
+
+# -- derived values -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    formula: str
+    help: str
+    unit: str  # "bytes" or "ratio"
+    compute: Callable[[Snapshot], float | None]
+
+
+def _sum_fields(*names: str) -> Callable[[Snapshot], float | None]:
+    def compute(snap: Snapshot) -> float | None:
+        values = [snap.mem_field(name) for name in names]
+        if any(value is None for value in values):
+            return None
+        return float(sum(values))  # type: ignore[arg-type]
+
+    return compute
+
+
+def _memory_used(snap: Snapshot) -> float | None:
+    total, available = snap.mem_total, snap.mem_available
+    if total is None or available is None:
+        return None
+    return float(total - available)
+
+
+def _available_ratio(snap: Snapshot) -> float | None:
+    total, available = snap.mem_total, snap.mem_available
+    if not total or available is None:  # MemTotal 0 would divide by zero: no ratio rather than a wrong one
+        return None
+    return available / total
+
+
+DERIVED: dict[str, Derived] = {
+    "page_cache": Derived(
+        "Cached + Buffers",
+        "Page cache: Cached + Buffers. Shmem (tmpfs, shared memory) is inside Cached and cannot be dropped.",
+        "bytes",
+        _sum_fields("Cached", "Buffers"),
+    ),
+    "memory_used": Derived(
+        "MemTotal - MemAvailable",
+        "Memory in use: MemTotal - MemAvailable (what new work could not get without swapping).",
+        "bytes",
+        _memory_used,
+    ),
+    "memory_available_ratio": Derived(
+        "MemAvailable / MemTotal",
+        "MemAvailable / MemTotal, 0 to 1.",
+        "ratio",
+        _available_ratio,
+    ),
+    "dirty_writeback": Derived(
+        "Dirty + Writeback",
+        "Dirty + Writeback: file data in memory not yet on disk.",
+        "bytes",
+        _sum_fields("Dirty", "Writeback"),
+    ),
+    "reclaimable_file": Derived(
+        "Active(file) + Inactive(file)",
+        "Active(file) + Inactive(file): file pages on the LRU lists, which reclaim can drop "
+        "(clean ones at once, dirty ones after writeback). Inactive(file) goes first.",
+        "bytes",
+        _sum_fields("Active(file)", "Inactive(file)"),
+    ),
+}
+
+
+# -- capture --------------------------------------------------------------------------------------------
+
+_READERS: dict[str, Callable[[ProcFS], Any]] = {
+    meminfo.SOURCE: meminfo.read,
+    vmstat.SOURCE: vmstat.read,
+    pressure.SOURCE: pressure.read,
+}
+
+
+class Sampler:
+    """Captures snapshots from one procfs root. Reads the boot id once: it cannot change while we run."""
+
+    def __init__(self, procfs: ProcFS | None = None) -> None:
+        self.procfs = procfs or ProcFS()
+        try:
+            self.boot_id: str | None = self.procfs.read_text(BOOT_ID_PATH).strip() or None
+        except SourceError:
+            self.boot_id = None
+
+    def capture(self) -> Snapshot:
+        started = time.monotonic()
+        wall = time.time()
+        results: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        unavailable: set[str] = set()
+        for source, reader in _READERS.items():
+            try:
+                results[source] = reader(self.procfs)
+            except SourceUnavailable as exc:
+                errors[source] = exc.reason
+                unavailable.add(source)
+            except SourceError as exc:
+                errors[source] = exc.reason
+        return Snapshot(
+            monotonic=started,
+            wall_time=wall,
+            boot_id=self.boot_id,
+            meminfo=results.get(meminfo.SOURCE),
+            vmstat=results.get(vmstat.SOURCE),
+            pressure=results.get(pressure.SOURCE),
+            errors=errors,
+            unavailable=frozenset(unavailable),
+            capture_seconds=time.monotonic() - started,
+        )

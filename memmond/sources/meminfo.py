@@ -1,0 +1,111 @@
+"""/proc/meminfo: every field the kernel prints, in bytes (kB fields) or as counts (HugePages_*).
+
+No fixed field list: kernels add fields (Zswap, SecPageTables, Unaccepted, ...) and drop others, and a
+fixed list would either invent zeros for absent fields or silently lose new ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from memmond.procfs import ProcFS
+from memmond.sources._lines import SkippedLine, no_fields_error
+
+SOURCE = "meminfo"
+PATH = "meminfo"
+
+# The kernel's "kB" is 1024 bytes (show_val_kb shifts pages by PAGE_SHIFT - 10).
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class MemInfo(Mapping[str, int]):
+    """Fields in kernel order under their kernel names (`MemTotal`, `Active(file)`)."""
+
+    values: dict[str, int]
+    count_fields: frozenset[str] = frozenset()
+    skipped: tuple[SkippedLine, ...] = field(default=())
+
+    def __getitem__(self, name: str) -> int:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def is_count(self, name: str) -> bool:
+        """True for unit-less fields (HugePages_Total, ...): a number of pages, not bytes."""
+        return name in self.count_fields
+
+
+# One well-formed line: "Name:   value kB" or "Name:   value" (HugePages_*).
+_LINE = re.compile(r"^([^:\s][^:\n]*):[ \t]*(\d+)( kB)?[ \t]*$", re.MULTILINE)
+
+
+def parse(text: str) -> MemInfo:
+    # Fast path: one regex pass; valid when every line matched and no name repeats. Anything odd goes to
+    # the line-by-line parser, which says what it skipped.
+    matches = _LINE.findall(text)
+    if matches and len(matches) == text.count("\n") + (0 if text.endswith("\n") else 1):
+        values = {name: int(number) * KIB if kb else int(number) for name, number, kb in matches}
+        if len(values) == len(matches):
+            counts = frozenset(name for name, _, kb in matches if not kb)
+            return MemInfo(values, counts)
+    return _parse_lines(text)
+
+
+def _parse_lines(text: str) -> MemInfo:
+    values: dict[str, int] = {}
+    counts: set[str] = set()
+    skipped: list[SkippedLine] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        name, colon, rest = line.partition(":")
+        parts = rest.split()
+        name = name.strip()
+        if not colon or not name or not parts or len(parts) > 2:
+            if line.strip():
+                skipped.append(SkippedLine(lineno, line, "expected 'Name: value [kB]'"))
+            continue
+        try:
+            number = int(parts[0])
+        except ValueError:
+            skipped.append(SkippedLine(lineno, line, f"value {parts[0]!r} is not an integer"))
+            continue
+        if len(parts) == 2:
+            if parts[1] != "kB":
+                skipped.append(SkippedLine(lineno, line, f"unknown unit {parts[1]!r}"))
+                continue
+            number *= KIB
+        else:
+            counts.add(name)
+        if name in values:
+            skipped.append(SkippedLine(lineno, line, f"duplicate field {name}"))
+            continue
+        values[name] = number
+    if not values:
+        raise no_fields_error(SOURCE, skipped)
+    return MemInfo(values, frozenset(counts), tuple(skipped))
+
+
+def read(procfs: ProcFS) -> MemInfo:
+    return parse(procfs.read_text(PATH, SOURCE))
+
+
+_PAREN = re.compile(r"\((\w+)\)")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def snake_name(field_name: str) -> str:
+    """Kernel field name to the snake_case name used in metrics and rule expressions.
+
+    MemTotal -> mem_total, Active(file) -> active_file, SReclaimable -> s_reclaimable,
+    HugePages_Total -> huge_pages_total, DirectMap2M -> direct_map_2m, Committed_AS -> committed_as.
+    """
+    name = _PAREN.sub(r"_\1", field_name)
+    name = _CAMEL.sub("_", name).lower()
+    return _NON_WORD.sub("_", name).strip("_")
