@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from memmond import __version__, report
+from memmond import config as config_mod
 from memmond.diff import Diff
 from memmond.procfs import ProcFS, SourceError
 from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
@@ -127,6 +128,41 @@ def cmd_proc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    # Imported here: systemd-python and the HTTP stack are the daemon's business, not `memmond show`'s.
+    from memmond import logs
+    from memmond.daemon import Daemon, Overrides
+
+    overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
+    try:
+        cfg = overrides.apply(config_mod.load(args.config))
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"memmond: error: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    logs.setup(cfg.log_level, cfg.log_target)
+    return Daemon(cfg, args.config, overrides, _procfs(args)).run()
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_mod.load(args.file)
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"FAILED: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{cfg.source}: OK")
+    return EXIT_OK
+
+
+def _listen(text: str) -> config_mod.Listen:
+    try:
+        return config_mod.parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _pid(text: str) -> int:
     try:
         pid = int(text)
@@ -149,27 +185,57 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="procfs root to read (default /proc, or $MEMMOND_PROCFS)",
     )
+    # --procfs works after the subcommand too (`memmond run --procfs DIR`); SUPPRESS keeps the
+    # subcommand from overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--procfs", default=argparse.SUPPRESS, metavar="DIR", help="procfs root to read")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    show = sub.add_parser("show", help="current memory stats, page cache breakdown and PSI")
+    show = sub.add_parser("show", parents=[common], help="current memory stats, page cache breakdown and PSI")
     show.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
     show.set_defaults(handler=cmd_show)
 
-    snap = sub.add_parser("snapshot", help="save the current state as a JSON snapshot")
+    snap = sub.add_parser("snapshot", parents=[common], help="save the current state as a JSON snapshot")
     snap.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
     snap.set_defaults(handler=cmd_snapshot)
 
-    diff = sub.add_parser("diff", help="what changed between two snapshots (AFTER '-' means now)")
+    diff = sub.add_parser(
+        "diff", parents=[common], help="what changed between two snapshots (AFTER '-' means now)"
+    )
     diff.add_argument("before", metavar="BEFORE")
     diff.add_argument("after", metavar="AFTER")
     diff.add_argument("--json", action="store_true")
     diff.add_argument("--short", action="store_true", help="only the one-line summary")
     diff.set_defaults(handler=cmd_diff)
 
-    proc = sub.add_parser("proc", help="memory of one process (status and smaps_rollup)")
+    proc = sub.add_parser("proc", parents=[common], help="memory of one process (status and smaps_rollup)")
     proc.add_argument("pid", type=_pid, metavar="PID")
     proc.add_argument("--json", action="store_true")
     proc.set_defaults(handler=cmd_proc)
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"config file (default {config_mod.DEFAULT_CONFIG_PATH} when it exists, "
+        "else the embedded default)",
+    )
+    run.add_argument(
+        "--listen", type=_listen, metavar="ADDR", help="HOST:PORT, overrides the config's listen"
+    )
+    run.add_argument(
+        "--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level"
+    )
+    run.add_argument(
+        "--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser(
+        "check-config", parents=[common], help="validate a config file: OK, or every problem with file:line"
+    )
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(handler=cmd_check_config)
 
     return parser
 

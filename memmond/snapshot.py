@@ -74,13 +74,17 @@ class Snapshot:
         return sum(parts)  # type: ignore[arg-type]
 
     def derived(self) -> dict[str, float]:
-        """Every derived value this snapshot has the inputs for, by name."""
-        out: dict[str, float] = {}
-        for name, spec in DERIVED.items():
-            value = spec.compute(self)
-            if value is not None:
-                out[name] = value
-        return out
+        """Every derived value this snapshot has the inputs for, by name. Computed once per snapshot
+        (metrics, extremes and rules all ask); callers must not modify the returned dict."""
+        cached: dict[str, float] | None = self.__dict__.get("_derived")
+        if cached is None:
+            cached = {}
+            for name, spec in DERIVED.items():
+                value = spec.compute(self)
+                if value is not None:
+                    cached[name] = value
+            object.__setattr__(self, "_derived", cached)
+        return cached
 
     # -- JSON -----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -41,3 +41,117 @@ def run_memmond(
 @pytest.fixture(params=ALL_TREES, ids=lambda p: p.name)
 def tree(request: pytest.FixtureRequest) -> Path:
     return request.param
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the daemon binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningDaemon:
+    """`memmond run` as a subprocess on a free loopback port; waits (bounded) until /-/ready answers 200
+    and always stops it on exit. stderr goes to a file so a chatty daemon cannot block on a full pipe."""
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True, tmp: Path | None = None
+    ) -> None:
+        import tempfile
+        import weakref
+
+        self.port = free_port()
+        self.args = ["run", "--listen", f"127.0.0.1:{self.port}", *args]
+        self.env = env
+        self.wait_ready = wait_ready
+        self._stderr_fd, self._stderr_path = tempfile.mkstemp(prefix="memmond-stderr-", dir=tmp)
+        weakref.finalize(self, os.unlink, self._stderr_path)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RunningDaemon:
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in ("MEMMOND_PROCFS", "NOTIFY_SOCKET", "WATCHDOG_USEC", "INVOCATION_ID", "JOURNAL_STREAM")
+        }
+        full_env.update(self.env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memmond", *self.args],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr_fd,
+        )
+        os.close(self._stderr_fd)  # the child has its own copy
+        if self.wait_ready:
+            self.wait_for(lambda: self.get("/-/ready")[0] == 200, timeout=10, what="/-/ready 200")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 5) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def stderr(self) -> str:
+        return Path(self._stderr_path).read_text(errors="replace")
+
+    def get(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+    ) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request(method, path, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        except OSError:
+            return 0, {}, b""
+        finally:
+            conn.close()
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics as 'name{label="v",...}' -> value, via prometheus-client's parser."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, _, body = self.get("/metrics")
+        assert status == 200, status
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return out
+
+    def wait_for(self, condition, timeout: float, what: str) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"memmond exited with {self.proc.returncode} waiting for {what}:\n{self.stderr()}"
+                )
+            if condition():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; stderr:\n{self.stderr()}")

@@ -96,14 +96,16 @@ def read(procfs: ProcFS) -> MemInfo:
 
 
 _PAREN = re.compile(r"\((\w+)\)")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])")
+# Split camelCase, an acronym from the next word (GPUActive -> gpu_active), and letters from digits. A lone
+# leading capital stays attached (SReclaimable -> sreclaimable): "s_" would read as a seconds unit.
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])|(?<=[a-z])(?=[0-9])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def snake_name(field_name: str) -> str:
     """Kernel field name to the snake_case name used in metrics and rule expressions.
 
-    MemTotal -> mem_total, Active(file) -> active_file, SReclaimable -> s_reclaimable,
+    MemTotal -> mem_total, Active(file) -> active_file, SReclaimable -> sreclaimable,
     HugePages_Total -> huge_pages_total, DirectMap2M -> direct_map_2m, Committed_AS -> committed_as.
     """
     name = _PAREN.sub(r"_\1", field_name)

@@ -1,0 +1,252 @@
+"""`memmond run`: wiring of config, sampler, history, exposition, HTTP, systemd and signals.
+
+One thread (the main one) samples on a monotonic schedule and owns all mutable state. It publishes an
+immutable `Published` per sample by reference assignment; HTTP threads only read that reference.
+Signal handlers only set flags; the loop acts on them between samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from memmond import __version__, logs
+from memmond import config as config_mod
+from memmond import format as fmt
+from memmond.config import Config, ConfigError, Listen
+from memmond.exposition import Published, SelfStats
+from memmond.history import Extremes, History
+from memmond.http import MetricsServer
+from memmond.notify import Notifier
+from memmond.procfs import ProcFS
+from memmond.snapshot import Sampler, Snapshot
+
+log = logging.getLogger("memmond")
+STATUS_EVERY_SECONDS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """Command-line settings that win over the config file, on start and on every reload."""
+
+    listen: Listen | None = None
+    log_level: str | None = None
+    log_target: str | None = None
+
+    def apply(self, cfg: Config) -> Config:
+        changes = {}
+        if self.listen is not None:
+            changes["listen"] = self.listen
+        if self.log_level is not None:
+            changes["log_level"] = self.log_level
+        if self.log_target is not None:
+            changes["log_target"] = self.log_target
+        return dataclasses.replace(cfg, **changes)
+
+
+def status_line(snap: Snapshot) -> str:
+    """The short live summary for `systemctl status` (STATUS=)."""
+    parts = []
+    total, available = snap.mem_total, snap.mem_available
+    if total and available is not None:
+        parts.append(f"available {fmt.iec(available)} of {fmt.iec(total)} ({fmt.percent(available / total)})")
+    page_cache = snap.derived().get("page_cache")
+    if page_cache is not None:
+        parts.append(f"page cache {fmt.iec(page_cache)}")
+    if snap.pressure is not None and snap.pressure.some is not None:
+        parts.append(f"PSI some {fmt.percent(snap.pressure.some.avg10, 2)}")
+    if snap.errors:
+        parts.append("down: " + ", ".join(sorted(snap.errors)))
+    return "; ".join(parts) or "no data"
+
+
+class Daemon:
+    def __init__(self, cfg: Config, config_path: str | None, overrides: Overrides, procfs: ProcFS) -> None:
+        self.config = cfg
+        self.config_path = config_path
+        self.overrides = overrides
+        self.sampler = Sampler(procfs)
+        self.history = History(cfg.history_size)
+        self.extremes = Extremes(cfg.extremes_window_seconds)
+        self.stats = SelfStats(config_reload_success_time=time.time())
+        self.notifier = Notifier()
+        self.latest: Published | None = None  # read by HTTP threads; replaced, never mutated
+        self._stop = False
+        self._reload = False
+        self._wake = threading.Event()
+        self._down_sources: set[str] = set()
+        self._last_status = 0.0
+        self._last_watchdog = 0.0
+
+    # -- signals ------------------------------------------------------------------------------------------
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self._reload = True
+        self._wake.set()
+
+    # -- one sample ---------------------------------------------------------------------------------------
+    def sample_once(self) -> Snapshot:
+        snap = self.sampler.capture()
+        self.history.append(snap)
+        self.extremes.add(snap)
+        self.stats.observe(snap)
+        self._log_source_changes(snap)
+        self.latest = Published(
+            snapshot=snap,
+            extremes=self.extremes.values(),
+            extremes_window_seconds=self.extremes.window,
+            interval_seconds=self.config.interval_seconds,
+            stats=self.stats.copy(),
+        )
+        return snap
+
+    def _log_source_changes(self, snap: Snapshot) -> None:
+        """One log line when a source goes down or comes back, not one per sample."""
+        down = set(snap.errors)
+        for source in sorted(down - self._down_sources):
+            level = logging.INFO if source in snap.unavailable else logging.WARNING
+            logs.event(
+                level,
+                "source_down",
+                "source %s is not available: %s",
+                source,
+                snap.errors[source],
+                source=source,
+                reason=snap.errors[source],
+            )
+        for source in sorted(self._down_sources - down):
+            logs.event(logging.INFO, "source_up", "source %s is back", source, source=source)
+        self._down_sources = down
+
+    # -- reload -------------------------------------------------------------------------------------------
+    def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            new = self.overrides.apply(config_mod.load(self.config_path))
+        except ConfigError as exc:
+            self.stats.config_reload_ok = False
+            logs.event(
+                logging.ERROR,
+                "reload_failed",
+                "config reload failed, keeping the running config: %s",
+                "; ".join(exc.problems),
+                config=self.config_path or config_mod.EMBEDDED_NAME,
+            )
+            self.notifier.reloaded(f"config reload failed; {self._status()}")
+            return
+        if new.listen != self.config.listen:
+            log.warning("listen address changes need a restart; still serving on %s", self.config.listen)
+            new = dataclasses.replace(new, listen=self.config.listen)
+        self.history.resize(new.history_size)
+        if new.extremes_window_seconds != self.config.extremes_window_seconds:
+            self.extremes = Extremes(new.extremes_window_seconds)
+            for snap in self.history:
+                self.extremes.add(snap)
+        logs.set_level(new.log_level)
+        self.config = new
+        self.stats.config_reload_ok = True
+        self.stats.config_reload_success_time = time.time()
+        logs.event(
+            logging.INFO,
+            "reloaded",
+            "config reloaded from %s",
+            new.source,
+            config=new.source,
+            interval=new.interval_seconds,
+        )
+        self.notifier.reloaded(self._status())
+
+    def _status(self) -> str:
+        return status_line(self.latest.snapshot) if self.latest else "starting"
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def _housekeeping(self, now: float) -> None:
+        """Watchdog pings and STATUS updates come from the loop itself, so a stuck loop stops them."""
+        watchdog = self.notifier.watchdog_seconds
+        if watchdog is not None and now - self._last_watchdog >= watchdog / 4:
+            self.notifier.watchdog()
+            self._last_watchdog = now
+        if self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
+            self.notifier.status(status_line(self.latest.snapshot))
+            self._last_status = now
+
+    def _wait_until(self, deadline: float) -> None:
+        watchdog = self.notifier.watchdog_seconds
+        while not (self._stop or self._reload):
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            timeout = deadline - now
+            if watchdog is not None:
+                timeout = min(timeout, watchdog / 4)
+            self._wake.wait(timeout)
+            self._wake.clear()
+            self._housekeeping(time.monotonic())
+
+    def run(self) -> int:
+        try:
+            server = MetricsServer(self.config.listen, lambda: self.latest)
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", self.config.listen, exc.strerror or exc)
+            return 1
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        server.start()
+        logs.event(
+            logging.INFO,
+            "started",
+            "memmond %s listening on %s, sampling every %s (config: %s)",
+            __version__,
+            f"{self.config.listen.host or '*'}:{server.port}",
+            fmt.duration(self.config.interval_seconds),
+            self.config.source,
+            listen=str(self.config.listen),
+            port=server.port,
+            config=self.config.source,
+        )
+
+        self.sample_once()
+        self.notifier.ready(self._status())
+        next_due = time.monotonic() + self.config.interval_seconds
+        try:
+            while not self._stop:
+                self._housekeeping(time.monotonic())
+                self._wait_until(next_due)
+                if self._stop:
+                    break
+                if self._reload:
+                    self._reload = False
+                    old_interval = self.config.interval_seconds
+                    self.reload()
+                    if self.config.interval_seconds != old_interval:
+                        next_due = time.monotonic() + self.config.interval_seconds
+                    continue
+                self.sample_once()
+                interval = self.config.interval_seconds
+                next_due += interval
+                now = time.monotonic()
+                if now >= next_due:
+                    # The sample overran: skip the ticks it covered instead of sampling in a burst.
+                    missed = int((now - next_due) // interval) + 1
+                    self.stats.samples_skipped_total += missed
+                    next_due += missed * interval
+        finally:
+            self.notifier.stopping()
+            server.shutdown()
+            server.server_close()
+            logs.event(
+                logging.INFO,
+                "stopped",
+                "memmond stopped after %d samples",
+                self.stats.samples_total,
+                samples=self.stats.samples_total,
+            )
+        return 0

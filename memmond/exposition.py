@@ -1,0 +1,413 @@
+"""Prometheus exposition: the metric catalogue, metric families built from the published state, and
+rendering to bytes at most once per sample and format.
+
+The sampling thread publishes an immutable `Published` state; scrapes call `Published.render`, which
+builds and encodes the families on the first scrape after a sample and hands every later scrape of that
+sample the cached bytes. At 10 Hz sampling with 15 s scrapes that renders 1 sample in 150, instead of
+encoding 150 times for nobody. No scrape ever reads /proc.
+"""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import choose_encoder
+
+from memmond import __version__
+from memmond.history import EXTREMES
+from memmond.snapshot import DERIVED, SOURCES, Snapshot
+from memmond.sources import pressure
+from memmond.sources.meminfo import snake_name
+from memmond.sources.vmstat import is_counter
+
+PREFIX = "memmond_"
+SAMPLE_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+# Tokens promtool reads as abbreviated units (checked against promtool 2.x); kernel field names contain
+# some of them with other meanings ("sec" is KVM's secondary page tables).
+_UNIT_LIKE_TOKENS = frozenset(
+    {"b", "d", "gb", "h", "kb", "m", "mb", "ms", "ns", "pb", "s", "sec", "tb", "us"}
+)
+_SPELLED_OUT = {"sec": "secondary"}
+
+
+def metric_safe(name: str) -> str:
+    """A kernel-derived snake_case name that `promtool check metrics` accepts: unit-like tokens are spelled
+    out where the kernel's meaning is known, else joined to the previous token."""
+    tokens = name.split("_")
+    if not _UNIT_LIKE_TOKENS.intersection(tokens):
+        return name
+    out: list[str] = []
+    for token in tokens:
+        if token in _SPELLED_OUT:
+            out.append(_SPELLED_OUT[token])
+        elif token in _UNIT_LIKE_TOKENS and out:
+            out[-1] += token
+        else:
+            out.append(token)
+    return "_".join(out)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    type: str  # gauge, counter, histogram
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+def _spec_list() -> list[MetricSpec]:
+    specs = [
+        MetricSpec(
+            "memmond_meminfo_<field>_bytes",
+            "gauge",
+            "Every /proc/meminfo field in bytes, named in snake_case (MemTotal -> mem_total, "
+            "Active(file) -> active_file). Fields the kernel does not print are absent.",
+        ),
+        MetricSpec(
+            "memmond_meminfo_<field>_pages",
+            "gauge",
+            "The unit-less /proc/meminfo fields (HugePages_Total, HugePages_Free, ...), as page counts.",
+        ),
+        MetricSpec(
+            "memmond_vmstat_<field>_total",
+            "counter",
+            "Every /proc/vmstat event counter (pgfault, pgmajfault, workingset_refault_file, oom_kill, ...).",
+        ),
+        MetricSpec(
+            "memmond_vmstat_<field>",
+            "gauge",
+            "Every /proc/vmstat current amount (nr_* fields, in pages; workingset_nodes).",
+        ),
+        MetricSpec(
+            "memmond_pressure_stall_seconds_total",
+            "counter",
+            "Time tasks stalled on memory (PSI total). some: at least one task; full: all non-idle "
+            "tasks at once.",
+            ("kind",),
+        ),
+        MetricSpec(
+            "memmond_pressure_stall_ratio",
+            "gauge",
+            "Share of wall time stalled on memory, averaged by the kernel over 10s, 60s or 300s.",
+            ("kind", "window"),
+        ),
+    ]
+    for name, spec in DERIVED.items():
+        metric = f"{PREFIX}{name}" + ("_bytes" if spec.unit == "bytes" else "")
+        specs.append(MetricSpec(metric, "gauge", f"{spec.formula}. {spec.help}"))
+    specs.append(
+        MetricSpec(
+            "memmond_memory_available_estimated",
+            "gauge",
+            "1 when the kernel has no MemAvailable (before 3.14) and memmond estimates it "
+            "as MemFree + Buffers + Cached.",
+        )
+    )
+    for name, (_, _, what) in EXTREMES.items():
+        specs.append(
+            MetricSpec(
+                f"{PREFIX}{name}",
+                "gauge",
+                f"{what} over the last extremes_window (see memmond_extremes_window_seconds).",
+            )
+        )
+    specs += [
+        MetricSpec(
+            "memmond_extremes_window_seconds", "gauge", "Window of the *_min_bytes and *_max_bytes metrics."
+        ),
+        MetricSpec(
+            "memmond_build_info",
+            "gauge",
+            "Always 1; the labels say which memmond and Python run.",
+            ("version", "python"),
+        ),
+        MetricSpec("memmond_samples_total", "counter", "Samples taken since start."),
+        MetricSpec(
+            "memmond_samples_skipped_total",
+            "counter",
+            "Sampling ticks skipped because a sample took longer than the interval.",
+        ),
+        MetricSpec("memmond_sample_duration_seconds", "histogram", "Time to read and parse one sample."),
+        MetricSpec("memmond_sample_interval_seconds", "gauge", "Configured sampling interval."),
+        MetricSpec("memmond_last_sample_timestamp_seconds", "gauge", "Unix time of the latest sample."),
+        MetricSpec(
+            "memmond_source_up",
+            "gauge",
+            "1 when the source was read and parsed at the latest sample, 0 when not (see the log, "
+            "and memmond_source_unavailable).",
+            ("source",),
+        ),
+        MetricSpec(
+            "memmond_source_unavailable",
+            "gauge",
+            "1 when the kernel does not offer the source at all (no PSI before 4.20 or with psi=0): "
+            "a state, not an error.",
+            ("source",),
+        ),
+        MetricSpec(
+            "memmond_source_errors_total",
+            "counter",
+            "Samples at which an offered source could not be read or parsed.",
+            ("source",),
+        ),
+        MetricSpec(
+            "memmond_source_lines_skipped_total",
+            "counter",
+            "Malformed lines the parser skipped (a changed kernel format shows here).",
+            ("source",),
+        ),
+        MetricSpec(
+            "memmond_config_last_reload_successful",
+            "gauge",
+            "1 when the last config (re)load succeeded, 0 when the last reload was rejected.",
+        ),
+        MetricSpec(
+            "memmond_config_last_reload_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful config load.",
+        ),
+    ]
+    return specs
+
+
+CATALOGUE: dict[str, MetricSpec] = {spec.name: spec for spec in _spec_list()}
+
+
+def catalogue_markdown() -> str:
+    """The README's metric reference, generated so it cannot drift from the code."""
+    lines = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
+    for spec in CATALOGUE.values():
+        labels = ", ".join(spec.labels) or "-"
+        lines.append(f"| `{spec.name}` | {spec.type} | {labels} | {spec.help} |")
+    return "\n".join(lines)
+
+
+# -- self statistics, owned by the sampling thread and copied into each Published --------------------------
+
+
+@dataclass
+class SelfStats:
+    samples_total: int = 0
+    samples_skipped_total: int = 0
+    duration_bucket_counts: list[int] = field(
+        default_factory=lambda: [0] * (len(SAMPLE_DURATION_BUCKETS) + 1)
+    )
+    duration_sum: float = 0.0
+    source_errors_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    lines_skipped_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    config_reload_ok: bool = True
+    config_reload_success_time: float = 0.0
+
+    def observe(self, snap: Snapshot) -> None:
+        self.samples_total += 1
+        seconds = snap.capture_seconds
+        self.duration_sum += seconds
+        for index, bound in enumerate(SAMPLE_DURATION_BUCKETS):
+            if seconds <= bound:
+                self.duration_bucket_counts[index] += 1
+                break
+        else:
+            self.duration_bucket_counts[-1] += 1
+        for source in snap.errors:
+            if source not in snap.unavailable:
+                self.source_errors_total[source] += 1
+        for source, parsed in ((s, getattr(snap, s)) for s in SOURCES):
+            if parsed is not None and parsed.skipped:
+                self.lines_skipped_total[source] += len(parsed.skipped)
+
+    def copy(self) -> SelfStats:
+        return SelfStats(
+            self.samples_total,
+            self.samples_skipped_total,
+            list(self.duration_bucket_counts),
+            self.duration_sum,
+            dict(self.source_errors_total),
+            dict(self.lines_skipped_total),
+            self.config_reload_ok,
+            self.config_reload_success_time,
+        )
+
+
+# -- families -------------------------------------------------------------------------------------------
+
+
+def _gauge(
+    name: str, value: float | None = None, labels: Iterable[str] = (), unit: str = ""
+) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None, unit=unit)
+
+
+def _counter(name: str, value: float | None = None, labels: Iterable[str] = ()) -> CounterMetricFamily:
+    return CounterMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None)
+
+
+def _meminfo_families(snap: Snapshot) -> Iterator[Metric]:
+    if snap.meminfo is None:
+        return
+    for field_name, value in snap.meminfo.items():
+        help_text = f"/proc/meminfo {field_name}"
+        if snap.meminfo.is_count(field_name):
+            yield GaugeMetricFamily(
+                f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}_pages",
+                f"{help_text} (pages).",
+                value=value,
+            )
+        else:
+            yield GaugeMetricFamily(
+                f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}_bytes",
+                f"{help_text} in bytes.",
+                value=value,
+                unit="bytes",
+            )
+
+
+def _vmstat_families(snap: Snapshot) -> Iterator[Metric]:
+    if snap.vmstat is None:
+        return
+    for field_name, value in snap.vmstat.items():
+        if is_counter(field_name):
+            yield CounterMetricFamily(
+                f"{PREFIX}vmstat_{metric_safe(field_name)}", f"/proc/vmstat {field_name}.", value=value
+            )
+        else:
+            yield GaugeMetricFamily(
+                f"{PREFIX}vmstat_{metric_safe(field_name)}", f"/proc/vmstat {field_name}.", value=value
+            )
+
+
+def _pressure_families(snap: Snapshot) -> Iterator[Metric]:
+    if snap.pressure is None:
+        return
+    totals = _counter("memmond_pressure_stall_seconds_total", labels=("kind",))
+    ratios = _gauge("memmond_pressure_stall_ratio", labels=("kind", "window"))
+    for kind in pressure.KINDS:
+        line = snap.pressure.line(kind)
+        if line is None:
+            continue
+        totals.add_metric([kind], line.total_seconds)
+        for window in pressure.WINDOWS:
+            ratios.add_metric([kind, f"{window}s"], line.avg(window))
+    yield totals
+    yield ratios
+
+
+def _self_families(pub: Published) -> Iterator[Metric]:
+    stats, snap = pub.stats, pub.snapshot
+    info = _gauge("memmond_build_info", labels=("version", "python"))
+    info.add_metric([__version__, platform.python_version()], 1)
+    yield info
+    yield _counter("memmond_samples_total", stats.samples_total)
+    yield _counter("memmond_samples_skipped_total", stats.samples_skipped_total)
+    cumulative, buckets = 0, []
+    for bound, count in zip(SAMPLE_DURATION_BUCKETS, stats.duration_bucket_counts, strict=False):
+        cumulative += count
+        buckets.append((repr(bound), cumulative))
+    buckets.append(("+Inf", stats.samples_total))
+    yield HistogramMetricFamily(
+        "memmond_sample_duration_seconds",
+        CATALOGUE["memmond_sample_duration_seconds"].help,
+        buckets=buckets,
+        sum_value=stats.duration_sum,
+        unit="seconds",
+    )
+    yield _gauge("memmond_sample_interval_seconds", pub.interval_seconds, unit="seconds")
+    yield _gauge("memmond_last_sample_timestamp_seconds", snap.wall_time, unit="seconds")
+    up = _gauge("memmond_source_up", labels=("source",))
+    unavailable = _gauge("memmond_source_unavailable", labels=("source",))
+    errors = _counter("memmond_source_errors_total", labels=("source",))
+    skipped = _counter("memmond_source_lines_skipped_total", labels=("source",))
+    for source in SOURCES:
+        up.add_metric([source], 0 if source in snap.errors else 1)
+        unavailable.add_metric([source], 1 if source in snap.unavailable else 0)
+        errors.add_metric([source], stats.source_errors_total[source])
+        skipped.add_metric([source], stats.lines_skipped_total[source])
+    yield from (up, unavailable, errors, skipped)
+    yield _gauge("memmond_config_last_reload_successful", 1 if stats.config_reload_ok else 0)
+    yield _gauge(
+        "memmond_config_last_reload_success_timestamp_seconds",
+        stats.config_reload_success_time,
+        unit="seconds",
+    )
+
+
+def build_families(pub: Published) -> list[Metric]:
+    snap = pub.snapshot
+    families: list[Metric] = [*_meminfo_families(snap), *_vmstat_families(snap), *_pressure_families(snap)]
+    for name, value in snap.derived().items():
+        unit = DERIVED[name].unit
+        families.append(
+            _gauge(
+                f"{PREFIX}{name}" + ("_bytes" if unit == "bytes" else ""),
+                value,
+                unit="bytes" if unit == "bytes" else "",
+            )
+        )
+    if snap.meminfo is not None:
+        families.append(
+            _gauge("memmond_memory_available_estimated", 1 if snap.mem_available_estimated else 0)
+        )
+    for name, value in pub.extremes.items():
+        families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
+    families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
+    families.extend(_self_families(pub))
+    return families
+
+
+class _Families:
+    """What prometheus-client's encoders take as a registry: anything with collect()."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+@dataclass
+class Published:
+    """Everything one sample exposes. Immutable once published, except the render cache."""
+
+    snapshot: Snapshot
+    extremes: dict[str, float]
+    extremes_window_seconds: float
+    interval_seconds: float
+    stats: SelfStats
+    _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
+    _families: list[Metric] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def render(self, accept: str | None, gzip_ok: bool) -> tuple[bytes, str]:
+        """The body and content type for a scrape; built at most once per (format, gzip) per sample."""
+        encoder, content_type = choose_encoder(accept or "")
+        key = (content_type, gzip_ok)
+        body = self._cache.get(key)
+        if body is None:
+            with self._lock:  # concurrent first scrapes of a sample render once, not N times
+                body = self._cache.get(key)
+                if body is None:
+                    plain = self._cache.get((content_type, False))
+                    if plain is None:
+                        if self._families is None:
+                            self._families = build_families(self)
+                        plain = encoder(_Families(self._families))  # type: ignore[arg-type]
+                        self._cache[(content_type, False)] = plain
+                    body = gzip.compress(plain, compresslevel=6) if gzip_ok else plain
+                    self._cache[key] = body
+        return body, content_type
+
+
+if __name__ == "__main__":
+    # `python -m memmond.exposition` prints the README's metric reference table.
+    print(catalogue_markdown())

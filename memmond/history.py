@@ -1,0 +1,108 @@
+"""Recent samples: a bounded ring of snapshots, and sliding-window extremes kept in O(1) per sample.
+
+Extremes exist so a dip or spike shorter than the scrape interval is not lost between two scrapes; they
+are computed with monotonic deques, so their cost does not grow with the window (600 samples at 10 Hz).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from memmond.snapshot import Snapshot
+
+
+class History:
+    """The last `size` snapshots, oldest first."""
+
+    def __init__(self, size: int) -> None:
+        self._ring: deque[Snapshot] = deque(maxlen=size)
+
+    def append(self, snap: Snapshot) -> None:
+        self._ring.append(snap)
+
+    def resize(self, size: int) -> None:
+        if size != self._ring.maxlen:
+            self._ring = deque(self._ring, maxlen=size)
+
+    @property
+    def size(self) -> int:
+        return self._ring.maxlen or 0
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        return iter(self._ring)
+
+    def latest(self, count: int) -> list[Snapshot]:
+        """The newest `count` snapshots, oldest first."""
+        if count <= 0:
+            return []
+        return list(self._ring)[-count:]
+
+
+class WindowExtreme:
+    """Minimum (or maximum) of a value over the last `window` seconds of samples."""
+
+    def __init__(self, window: float, keep_max: bool) -> None:
+        self.window = window
+        self._better: Callable[[float, float], bool] = (
+            (lambda a, b: a >= b) if keep_max else (lambda a, b: a <= b)
+        )
+        self._entries: deque[tuple[float, float]] = deque()  # (time, value), values monotonic
+
+    def add(self, now: float, value: float) -> None:
+        entries = self._entries
+        while entries and self._better(value, entries[-1][1]):
+            entries.pop()
+        entries.append((now, value))
+        horizon = now - self.window
+        while entries[0][0] < horizon:
+            entries.popleft()
+
+    def value(self) -> float | None:
+        return self._entries[0][1] if self._entries else None
+
+
+# name -> (metric name, keep max?, how to get the value from a snapshot)
+EXTREMES: dict[str, tuple[bool, Callable[[Snapshot], float | None], str]] = {
+    "mem_available_min_bytes": (False, lambda s: s.mem_available, "Lowest MemAvailable"),
+    "mem_free_min_bytes": (False, lambda s: s.mem_field("MemFree"), "Lowest MemFree"),
+    "page_cache_min_bytes": (
+        False,
+        lambda s: s.derived().get("page_cache"),
+        "Smallest page cache (Cached + Buffers)",
+    ),
+    "memory_used_max_bytes": (
+        True,
+        lambda s: s.derived().get("memory_used"),
+        "Highest MemTotal - MemAvailable",
+    ),
+    "dirty_max_bytes": (True, lambda s: s.mem_field("Dirty"), "Highest Dirty"),
+    "writeback_max_bytes": (True, lambda s: s.mem_field("Writeback"), "Highest Writeback"),
+}
+
+
+class Extremes:
+    """All window extremes memmond exports, fed one snapshot at a time."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._trackers = {
+            name: WindowExtreme(window, keep_max) for name, (keep_max, _, _) in EXTREMES.items()
+        }
+
+    def add(self, snap: Snapshot) -> None:
+        for name, (_, getter, _) in EXTREMES.items():
+            value = getter(snap)
+            if value is not None:
+                self._trackers[name].add(snap.monotonic, float(value))
+
+    def values(self) -> dict[str, float]:
+        out = {}
+        for name, tracker in self._trackers.items():
+            value = tracker.value()
+            if value is not None:
+                out[name] = value
+        return out

@@ -1,0 +1,137 @@
+"""The HTTP server: /metrics, a landing page, health and readiness. Handlers only read the latest
+published state (a reference read, no lock, no /proc access), so scrapes never hold up sampling.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from memmond import __version__
+from memmond.config import Listen
+from memmond.exposition import Published
+
+log = logging.getLogger("memmond.http")
+
+LANDING_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>memmond</title></head>
+<body>
+<h1>memmond {version}</h1>
+<p>Linux memory monitor: /proc/meminfo, /proc/vmstat and memory pressure (PSI) as Prometheus metrics.</p>
+<ul>
+<li><a href="/metrics">/metrics</a> &mdash; Prometheus metrics</li>
+<li><a href="/-/healthy">/-/healthy</a> &mdash; the process is up</li>
+<li><a href="/-/ready">/-/ready</a> &mdash; the first sample is in</li>
+</ul>
+</body></html>
+"""
+
+
+class MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, listen: Listen, latest: Callable[[], Published | None]) -> None:
+        self.latest = latest
+        host = listen.host
+        if host in ("", "::"):
+            self.address_family = socket.AF_INET6
+            self._dual_stack = True
+            host = "::"
+        else:
+            infos = socket.getaddrinfo(host, listen.port, type=socket.SOCK_STREAM)
+            self.address_family = infos[0][0]
+            self._dual_stack = False
+        super().__init__((host, listen.port), _Handler)
+
+    def server_bind(self) -> None:
+        if self._dual_stack:
+            # ":9847" means every address: one IPv6 socket that also accepts IPv4 (mapped addresses).
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(
+            target=self.serve_forever, name="http", kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: MetricsServer
+    protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection between scrapes
+    server_version = f"memmond/{__version__}"
+    sys_version = ""
+    timeout = 30  # a client that sends nothing for 30 s loses its connection and thread
+
+    def do_GET(self) -> None:
+        try:
+            self._route()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the scraper gave up; nothing to answer
+        except Exception:
+            log.exception("error answering %s", self.path)
+            self._send(500, b"internal error\n", "text/plain; charset=utf-8")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (POST, PUT, DELETE, made-up ones) gets 405, not http.server's 501.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self) -> None:
+        self._send(405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
+
+    def _route(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._metrics()
+        elif path == "/":
+            self._send(200, LANDING_PAGE.format(version=__version__).encode(), "text/html; charset=utf-8")
+        elif path == "/-/healthy":
+            self._send(200, b"memmond is healthy\n", "text/plain; charset=utf-8")
+        elif path == "/-/ready":
+            if self.server.latest() is None:
+                self._send(503, b"memmond is not ready: no sample yet\n", "text/plain; charset=utf-8")
+            else:
+                self._send(200, b"memmond is ready\n", "text/plain; charset=utf-8")
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def _metrics(self) -> None:
+        published = self.server.latest()
+        if published is None:
+            self._send(503, b"no sample yet\n", "text/plain; charset=utf-8")
+            return
+        gzip_ok = "gzip" in (self.headers.get("Accept-Encoding") or "")
+        body, content_type = published.render(self.headers.get("Accept"), gzip_ok)
+        extra = {"Content-Encoding": "gzip"} if gzip_ok else {}
+        self._send(200, body, content_type, extra)
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)

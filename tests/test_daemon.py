@@ -1,0 +1,357 @@
+"""`memmond run` as a process: scraped over HTTP, signalled, watched through a real NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CURRENT, OLD_4_19, RunningDaemon
+
+from memmond.sources import meminfo
+
+
+def _meminfo_bytes() -> dict[str, int]:
+    info = meminfo.parse(Path("/proc/meminfo").read_text())
+    return dict(info.items())
+
+
+def test_metrics_expose_every_meminfo_field_of_this_kernel_and_pass_promtool() -> None:
+    with RunningDaemon() as daemon:
+        status, headers, body = daemon.get("/metrics")
+        metrics = daemon.metrics()
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+    real = _meminfo_bytes()
+    assert metrics["memmond_meminfo_mem_total_bytes"] == real["MemTotal"]
+    exposed = {name for name in metrics if name.startswith("memmond_meminfo_")}
+    assert len(exposed) == len(real)  # every field, nothing invented
+    assert metrics["memmond_memory_available_ratio"] > 0
+    assert metrics['memmond_source_up{source="meminfo"}'] == 1
+    assert metrics["memmond_samples_total"] >= 1
+    assert any(name.startswith("memmond_vmstat_pgfault") for name in metrics)
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: packaging/dev-setup.sh --test installs the Debian package prometheus"
+    lint = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert lint.returncode == 0 and lint.stdout == b"" and lint.stderr == b"", lint
+
+
+def test_openmetrics_negotiation_and_gzip() -> None:
+    with RunningDaemon() as daemon:
+        status, headers, body = daemon.get(
+            "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert status == 200
+        assert headers["content-type"].startswith("application/openmetrics-text")
+        assert body.rstrip().endswith(b"# EOF")
+        assert b"# UNIT memmond_meminfo_mem_total_bytes bytes" in body
+
+        status, headers, zipped = daemon.get("/metrics", {"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["content-encoding"] == "gzip"
+        assert b"memmond_meminfo_mem_total_bytes" in gzip.decompress(zipped)
+
+
+def test_http_routes_methods_and_keep_alive() -> None:
+    import http.client
+
+    with RunningDaemon() as daemon:
+        status, headers, body = daemon.get("/")
+        assert (
+            status == 200 and b'href="/metrics"' in body and headers["content-type"].startswith("text/html")
+        )
+        assert daemon.get("/-/healthy")[0] == 200
+        assert daemon.get("/-/ready")[0] == 200
+        assert daemon.get("/nope")[0] == 404
+        assert daemon.get("/metrics/../etc/passwd")[0] == 404
+        status, headers, _ = daemon.get("/metrics", method="POST")
+        assert status == 405 and headers["allow"] == "GET, HEAD"
+        assert daemon.get("/metrics", method="BREW")[0] == 405
+        status, headers, body = daemon.get("/metrics", method="HEAD")
+        assert status == 200 and body == b"" and int(headers["content-length"]) > 1000
+
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=5)
+        for _ in range(3):  # three scrapes over one connection
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            assert response.status == 200 and len(response.read()) > 1000
+        conn.close()
+
+
+def test_sigterm_stops_cleanly_within_a_second() -> None:
+    with RunningDaemon() as daemon:
+        assert daemon.proc is not None
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(5) == 0
+        assert time.monotonic() - started < 1.0
+        assert "memmond stopped after" in daemon.stderr()
+
+
+def test_sigint_stops_with_exit_0() -> None:
+    with RunningDaemon() as daemon:
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGINT)
+        assert daemon.proc.wait(5) == 0
+
+
+def test_sighup_applies_a_good_config_and_keeps_it_through_a_bad_one(tmp_path: Path) -> None:
+    config = tmp_path / "memmond.yaml"
+    config.write_text("interval: 1s\n")
+    with RunningDaemon("--config", str(config)) as daemon:
+        assert daemon.proc is not None
+        assert daemon.metrics()["memmond_sample_interval_seconds"] == 1.0
+
+        config.write_text("interval: 200ms\nextremes_window: 30s\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.metrics()["memmond_sample_interval_seconds"] == 0.2, 5, "interval 0.2")
+        metrics = daemon.metrics()
+        assert metrics["memmond_config_last_reload_successful"] == 1
+        assert metrics["memmond_extremes_window_seconds"] == 30
+        good_reload_time = metrics["memmond_config_last_reload_success_timestamp_seconds"]
+
+        config.write_text("interval: 200ms\nlisten: nowhere\nhistroy_size: 5\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.metrics()["memmond_config_last_reload_successful"] == 0, 5, "reload 0")
+        metrics = daemon.metrics()
+        assert metrics["memmond_sample_interval_seconds"] == 0.2  # the old config still runs
+        assert metrics["memmond_config_last_reload_success_timestamp_seconds"] == good_reload_time
+        before = metrics["memmond_samples_total"]
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] > before + 2, 5, "sampling goes on")
+        stderr = daemon.stderr()
+        assert f"{config}:2:9: listen:" in stderr
+        assert "histroy_size: unknown key (did you mean 'history_size'?)" in stderr
+        assert daemon.stop() == 0
+
+
+def test_bad_config_at_start_is_a_clear_error_and_exit_1(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("interval: soon\n")
+    with RunningDaemon("--config", str(config), wait_ready=False) as daemon:
+        assert daemon.proc is not None
+        assert daemon.proc.wait(10) == 1
+    assert (
+        f"memmond: error: {config}:1:11: interval: expected a duration like 30s, got 'soon'"
+        in daemon.stderr()
+    )
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with RunningDaemon() as first:
+        other = subprocess.run(
+            [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{first.port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    assert other.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{first.port}: Address already in use" in other.stderr
+
+
+def test_missing_psi_is_reported_as_unavailable_source() -> None:
+    with RunningDaemon("--procfs", str(OLD_4_19)) as daemon:
+        metrics = daemon.metrics()
+        assert metrics['memmond_source_up{source="pressure"}'] == 0
+        assert metrics['memmond_source_unavailable{source="pressure"}'] == 1
+        assert metrics['memmond_source_errors_total{source="pressure"}'] == 0  # a state, not an error
+        assert metrics['memmond_source_up{source="meminfo"}'] == 1
+        assert "memmond_pressure_stall_ratio" not in " ".join(metrics)
+        assert "source pressure is not available" in daemon.stderr()
+
+
+def test_a_source_that_disappears_and_returns(tmp_path: Path) -> None:
+    tree = tmp_path / "proc"
+    shutil.copytree(CURRENT, tree)
+    with RunningDaemon("--procfs", str(tree), "--config", str(_fast_config(tmp_path))) as daemon:
+        (tree / "vmstat").rename(tree / "vmstat.away")
+        daemon.wait_for(lambda: daemon.metrics()['memmond_source_up{source="vmstat"}'] == 0, 5, "vmstat down")
+        (tree / "vmstat").write_text("garbage\n")
+        daemon.wait_for(
+            lambda: daemon.metrics()['memmond_source_errors_total{source="vmstat"}'] >= 2,
+            5,
+            "errors rising on garbage",
+        )
+        (tree / "vmstat.away").rename(tree / "vmstat")
+        daemon.wait_for(lambda: daemon.metrics()['memmond_source_up{source="vmstat"}'] == 1, 5, "vmstat back")
+        assert daemon.metrics()['memmond_source_up{source="meminfo"}'] == 1
+    stderr = daemon.stderr()
+    assert "source vmstat is not available" in stderr and "source vmstat is back" in stderr
+
+
+def _fast_config(tmp_path: Path, interval: str = "100ms") -> Path:
+    config = tmp_path / "fast.yaml"
+    config.write_text(f"interval: {interval}\nextremes_window: 5s\n")
+    return config
+
+
+def test_sampling_keeps_its_schedule_and_skips_ticks_when_slow(tmp_path: Path) -> None:
+    with RunningDaemon("--config", str(_fast_config(tmp_path))) as daemon:
+        first = daemon.metrics()["memmond_samples_total"]
+        time.sleep(2.0)
+        taken = daemon.metrics()["memmond_samples_total"] - first
+        assert 17 <= taken <= 22, taken  # 10 Hz for 2 s, no drift, no bursts
+        assert daemon.metrics()["memmond_samples_skipped_total"] == 0
+
+    # A 4 MB vmstat of duplicate lines takes the slow parser well past the 100 ms interval.
+    tree = tmp_path / "slow"
+    shutil.copytree(CURRENT, tree)
+    (tree / "vmstat").write_text("pgfault 1\n" * 400_000)
+    with RunningDaemon("--procfs", str(tree), "--config", str(_fast_config(tmp_path))) as daemon:
+        time.sleep(2.0)
+        metrics = daemon.metrics()
+        assert metrics["memmond_samples_skipped_total"] > 0
+        assert metrics["memmond_sample_duration_seconds_sum"] / metrics["memmond_samples_total"] > 0.1
+        assert metrics['memmond_source_lines_skipped_total{source="vmstat"}'] > 0
+
+
+def test_window_extremes_are_exposed() -> None:
+    with RunningDaemon() as daemon:
+        metrics = daemon.metrics()
+    for name in ("mem_available_min_bytes", "dirty_max_bytes", "writeback_max_bytes", "mem_free_min_bytes"):
+        assert f"memmond_{name}" in metrics
+    assert metrics["memmond_mem_available_min_bytes"] <= metrics["memmond_meminfo_mem_available_bytes"]
+    assert metrics["memmond_dirty_max_bytes"] >= metrics["memmond_meminfo_dirty_bytes"]
+    assert metrics["memmond_extremes_window_seconds"] == 60
+
+
+# -- systemd notify protocol -----------------------------------------------------------------------------
+
+
+class NotifySocket:
+    """A real AF_UNIX datagram socket, as systemd passes in NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+
+    def receive_until(self, predicate, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.sock.recv(4096).decode()
+            except TimeoutError:
+                continue
+            self.messages.append((time.monotonic(), message))
+            if predicate(message):
+                return message
+        raise AssertionError(f"no matching notify message in {timeout}s; got {self.messages}")
+
+
+def test_sd_notify_ready_watchdog_status_stopping(tmp_path: Path) -> None:
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    with RunningDaemon(env=env, wait_ready=False) as daemon:
+        ready = notify.receive_until(lambda m: "READY=1" in m, timeout=10)
+        # READY comes only once the port answers and the first sample is in.
+        assert daemon.get("/-/ready")[0] == 200
+        assert "STATUS=available " in ready
+
+        pings = 0
+        start = time.monotonic()
+        while time.monotonic() - start < 1.0:
+            notify.receive_until(lambda m: "WATCHDOG=1" in m, timeout=1)
+            pings += 1
+        assert pings >= 4  # every WATCHDOG_USEC/4 = 100 ms
+
+        notify.receive_until(lambda m: m.startswith("STATUS=available"), timeout=3)
+
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        notify.receive_until(lambda m: "RELOADING=1" in m and "MONOTONIC_USEC=" in m, timeout=3)
+        notify.receive_until(lambda m: "READY=1" in m, timeout=3)
+
+        daemon.proc.send_signal(signal.SIGTERM)
+        notify.receive_until(lambda m: "STOPPING=1" in m, timeout=3)
+        assert daemon.proc.wait(5) == 0
+
+
+def test_no_watchdog_pings_without_watchdog_usec(tmp_path: Path) -> None:
+    notify = NotifySocket(tmp_path / "notify.sock")
+    with RunningDaemon(env={"NOTIFY_SOCKET": str(notify.path)}, wait_ready=False):
+        notify.receive_until(lambda m: "READY=1" in m, timeout=10)
+        time.sleep(1.2)
+        try:
+            while True:
+                notify.messages.append((0, notify.sock.recv(4096).decode()))
+        except TimeoutError:
+            pass
+    assert not any("WATCHDOG=1" in m for _, m in notify.messages)
+
+
+# -- journald --------------------------------------------------------------------------------------------
+
+JOURNALD = Path("/lib/systemd/systemd-journald")
+
+
+@pytest.fixture
+def journald():
+    """A standalone systemd-journald (runs without systemd as PID 1, as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("a standalone systemd-journald needs root to create /run/systemd/journal")
+    if not JOURNALD.exists() or not shutil.which("journalctl"):
+        pytest.skip("systemd-journald is not installed")
+    if Path("/run/systemd/journal/socket").exists():
+        pytest.skip("a journald is already running on this machine; not touching it")
+    proc = subprocess.Popen([str(JOURNALD)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path("/run/systemd/journal/socket").exists():
+            assert time.monotonic() < deadline, "journald did not create its socket"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree("/run/systemd/journal", ignore_errors=True)
+        shutil.rmtree("/run/log/journal", ignore_errors=True)
+
+
+def _journal_entries(**match: str) -> list[dict[str, str]]:
+    import json
+
+    args = ["journalctl", "-o", "json", "--no-pager", *(f"{k}={v}" for k, v in match.items())]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_journald_gets_structured_entries_and_a_dead_journald_falls_back(journald, tmp_path: Path) -> None:
+    tree = tmp_path / "proc"
+    shutil.copytree(OLD_4_19, tree)  # no PSI: a source_down event to look for
+    with RunningDaemon("--log-target", "journal", "--procfs", str(tree)) as daemon:
+        assert daemon.proc is not None
+        pid = str(daemon.proc.pid)
+
+        def logged(event: str) -> list[dict[str, str]]:
+            return _journal_entries(SYSLOG_IDENTIFIER="memmond", _PID=pid, MEMMOND_EVENT=event)
+
+        daemon.wait_for(
+            lambda: bool(logged("started")) and bool(logged("source_down")), 10, "journal entries"
+        )
+        (started,) = logged("started")
+        assert started["MESSAGE_ID"] == "7a95847dd21c468ab9f3a7778541fa75"
+        assert started["PRIORITY"] == "6"
+        assert started["MEMMOND_PORT"] == str(daemon.port)
+        assert started["MESSAGE"].startswith("memmond 0.")
+        (down,) = logged("source_down")
+        assert down["MEMMOND_SOURCE"] == "pressure" and "does not exist" in down["MEMMOND_REASON"]
+
+        # journald goes away, its socket file stays: sends now fail with ConnectionRefusedError.
+        journald.terminate()
+        journald.wait(10)
+        daemon.proc.send_signal(signal.SIGHUP)  # makes the daemon log
+        daemon.wait_for(lambda: "config reloaded" in daemon.stderr(), 5, "fallback to stderr")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.stderr().count("config reloaded") == 2, 5, "second line on stderr")
+        assert daemon.stderr().count("journald is unreachable") == 1
+        assert daemon.get("/metrics")[0] == 200
+        assert daemon.stop() == 0

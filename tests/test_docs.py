@@ -1,0 +1,33 @@
+"""The README and the code tell the same story: generated parts match, the CI command is the README's."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+from memmond.exposition import catalogue_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_metric_reference_is_generated_from_the_catalogue() -> None:
+    match = re.search(r"<!-- metrics:begin -->\n(.*?)\n<!-- metrics:end -->", README, re.S)
+    assert match, "README.md lacks the <!-- metrics:begin/end --> block"
+    assert match.group(1) == catalogue_markdown(), (
+        "README metric table is stale: regenerate it with `python -m memmond.exposition`"
+    )
+
+
+def test_embedded_default_config_is_the_repository_file() -> None:
+    embedded = resources.files("memmond").joinpath("default_config.yaml").read_text()
+    assert embedded == (ROOT / "config" / "memmond.yaml").read_text()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "ci:test-command" in ci
+    command = README.split("<!-- ci:test-command -->", 1)[1].split("```sh\n", 1)[1].split("\n", 1)[0]
+    assert command.startswith("packaging/dev-setup.sh --test && ")
+    assert "pytest" in command
