@@ -229,15 +229,16 @@ class Daemon:
                     if self.config.interval_seconds != old_interval:
                         next_due = time.monotonic() + self.config.interval_seconds
                     continue
-                self.sample_once()
                 interval = self.config.interval_seconds
-                next_due += interval
-                now = time.monotonic()
-                if now >= next_due:
-                    # The sample overran: skip the ticks it covered instead of sampling in a burst.
-                    missed = int((now - next_due) // interval) + 1
+                late = time.monotonic() - next_due
+                if late >= interval:
+                    # The previous sample overran: skip the ticks it covered instead of sampling in a
+                    # burst, and count them before the sample that publishes the count.
+                    missed = int(late // interval)
                     self.stats.samples_skipped_total += missed
                     next_due += missed * interval
+                self.sample_once()
+                next_due += interval
         finally:
             self.notifier.stopping()
             server.shutdown()
