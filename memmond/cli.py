@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -55,6 +54,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _write_atomically(path: Path, text: str) -> None:
     """A snapshot file is either the old one or the complete new one, never half written."""
+    import tempfile
+
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:

@@ -7,7 +7,6 @@ one round. A config that fails to load never replaces a running one.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +125,8 @@ _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 
 
 def _suggest(key: str, known: list[str]) -> str:
+    import difflib  # only ever needed to explain an error
+
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -173,7 +173,11 @@ class Daemon:
         if watchdog is not None and now - self._last_watchdog >= watchdog / 4:
             self.notifier.watchdog()
             self._last_watchdog = now
-        if self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
+        if (
+            self.notifier.enabled
+            and self.latest is not None
+            and now - self._last_status >= STATUS_EVERY_SECONDS
+        ):
             self.notifier.status(status_line(self.latest.snapshot))
             self._last_status = now
 
@@ -241,8 +245,7 @@ class Daemon:
                 next_due += interval
         finally:
             self.notifier.stopping()
-            server.shutdown()
-            server.server_close()
+            server.stop()
             logs.event(
                 logging.INFO,
                 "stopped",

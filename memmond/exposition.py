@@ -10,7 +10,7 @@ encoding 150 times for nobody. No scrape ever reads /proc.
 from __future__ import annotations
 
 import gzip
-import platform
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -306,7 +306,7 @@ def _pressure_families(snap: Snapshot) -> Iterator[Metric]:
 def _self_families(pub: Published) -> Iterator[Metric]:
     stats, snap = pub.stats, pub.snapshot
     info = _gauge("memmond_build_info", labels=("version", "python"))
-    info.add_metric([__version__, platform.python_version()], 1)
+    info.add_metric([__version__, ".".join(map(str, sys.version_info[:3]))], 1)
     yield info
     yield _counter("memmond_samples_total", stats.samples_total)
     yield _counter("memmond_samples_skipped_total", stats.samples_skipped_total)

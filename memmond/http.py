@@ -5,6 +5,8 @@ published state (a reference read, no lock, no /proc access), so scrapes never h
 from __future__ import annotations
 
 import logging
+import os
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -59,12 +61,31 @@ class MetricsServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(
-            target=self.serve_forever, name="http", kwargs={"poll_interval": 0.2}, daemon=True
-        )
-        thread.start()
-        return thread
+    def start(self) -> None:
+        self._wake_read, self._wake_write = os.pipe()
+        self._thread = threading.Thread(target=self._accept_loop, name="http", daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        # socketserver's serve_forever() wakes every poll_interval to look for a shutdown request: five
+        # wake-ups a second cost more CPU than sampling at 1 Hz. This loop sleeps until a client connects
+        # or stop() writes to the wake-up pipe.
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj == self._wake_read:
+                        return
+                    self._handle_request_noblock()
+
+    def stop(self) -> None:
+        """Stop accepting, wait for the accept loop to end, close the socket."""
+        os.write(self._wake_write, b"x")
+        self._thread.join(5)
+        self.server_close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,6 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"memmond/{__version__}"
     sys_version = ""
     timeout = 30  # a client that sends nothing for 30 s loses its connection and thread
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes; without NODELAY, Nagle holds the body until the client's
+        # delayed ACK (40 ms on Linux) and every scrape takes 40 ms longer than its work.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         try:

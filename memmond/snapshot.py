@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from memmond import __version__
@@ -21,6 +22,7 @@ from memmond.sources.pressure import Pressure, StallLine
 from memmond.sources.vmstat import VmStat
 
 SNAPSHOT_FORMAT = 1
+_NO_ERRORS: Mapping[str, str] = MappingProxyType({})  # shared by every healthy snapshot
 SOURCES = (meminfo.SOURCE, vmstat.SOURCE, pressure.SOURCE)
 BOOT_ID_PATH = "sys/kernel/random/boot_id"
 
@@ -29,7 +31,7 @@ class SnapshotFormatError(ValueError):
     """A JSON document that is not a memmond snapshot."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     monotonic: float
     """time.monotonic() at capture: elapsed time between snapshots of one boot."""
@@ -39,11 +41,12 @@ class Snapshot:
     meminfo: MemInfo | None
     vmstat: VmStat | None
     pressure: Pressure | None
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=lambda: _NO_ERRORS)
     """source -> why it is down, for every source that could not be read this time."""
     unavailable: frozenset[str] = frozenset()
     """Sources the kernel does not offer at all (no PSI); a subset of `errors`."""
     capture_seconds: float = 0.0
+    _derived: dict[str, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- meminfo access -------------------------------------------------------------------------------
     def mem_field(self, name: str) -> int | None:
@@ -76,7 +79,7 @@ class Snapshot:
     def derived(self) -> dict[str, float]:
         """Every derived value this snapshot has the inputs for, by name. Computed once per snapshot
         (metrics, extremes and rules all ask); callers must not modify the returned dict."""
-        cached: dict[str, float] | None = self.__dict__.get("_derived")
+        cached = self._derived
         if cached is None:
             cached = {}
             for name, spec in DERIVED.items():
@@ -96,7 +99,7 @@ class Snapshot:
             "boot_id": self.boot_id,
             "meminfo_bytes": None,
             "meminfo_counts": None,
-            "vmstat": dict(self.vmstat.values) if self.vmstat is not None else None,
+            "vmstat": self.vmstat.as_dict() if self.vmstat is not None else None,
             "pressure": None,
             "derived": self.derived(),
             "mem_available_estimated": self.mem_available_estimated,
@@ -280,7 +283,7 @@ class Sampler:
             meminfo=results.get(meminfo.SOURCE),
             vmstat=results.get(vmstat.SOURCE),
             pressure=results.get(pressure.SOURCE),
-            errors=errors,
+            errors=errors or _NO_ERRORS,
             unavailable=frozenset(unavailable),
             capture_seconds=time.monotonic() - started,
         )

@@ -73,7 +73,9 @@ def test_json_round_trip_keeps_every_value(tree: Path) -> None:
     assert back.meminfo is not None and snap.meminfo is not None
     assert list(back.meminfo.items()) == list(snap.meminfo.items())
     assert back.meminfo.count_fields == snap.meminfo.count_fields
-    assert (back.vmstat.values if back.vmstat else None) == (snap.vmstat.values if snap.vmstat else None)
+    assert (back.vmstat.as_dict() if back.vmstat else None) == (
+        snap.vmstat.as_dict() if snap.vmstat else None
+    )
     if snap.pressure is None:
         assert back.pressure is None
     else:

@@ -147,12 +147,12 @@ def test_vmstat_fast_and_slow_paths_agree(tree: Path) -> None:
     text = (tree / "vmstat").read_text()
     fast = vmstat.parse(text)
     slow = vmstat.parse(text + "\n")  # a trailing blank line forces the line-by-line path
-    assert fast.values == slow.values
+    assert fast.as_dict() == slow.as_dict()
 
 
 def test_vmstat_skips_malformed_lines() -> None:
     stat = vmstat.parse("pgfault 10\nbroken\npgmajfault x\npswpin 1 2\nnr_dirty 5\npgfault 11\n")
-    assert stat.values == {"pgfault": 10, "nr_dirty": 5}
+    assert stat.as_dict() == {"pgfault": 10, "nr_dirty": 5}
     assert [s.lineno for s in stat.skipped] == [2, 3, 4, 6]
 
 

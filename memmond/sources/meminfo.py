@@ -7,11 +7,10 @@ fixed list would either invent zeros for absent fields or silently lose new ones
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 from memmond.procfs import ProcFS
 from memmond.sources._lines import SkippedLine, no_fields_error
+from memmond.sources._table import FieldTable, layout_for, pack
 
 SOURCE = "meminfo"
 PATH = "meminfo"
@@ -20,26 +19,14 @@ PATH = "meminfo"
 KIB = 1024
 
 
-@dataclass(frozen=True)
-class MemInfo(Mapping[str, int]):
-    """Fields in kernel order under their kernel names (`MemTotal`, `Active(file)`)."""
+class MemInfo(FieldTable):
+    """Fields in kernel order under their kernel names (`MemTotal`, `Active(file)`), bytes or counts."""
 
-    values: dict[str, int]
-    count_fields: frozenset[str] = frozenset()
-    skipped: tuple[SkippedLine, ...] = field(default=())
-
-    def __getitem__(self, name: str) -> int:
-        return self.values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
+    __slots__ = ()
 
     def is_count(self, name: str) -> bool:
         """True for unit-less fields (HugePages_Total, ...): a number of pages, not bytes."""
-        return name in self.count_fields
+        return name in self._layout.counts
 
 
 # One well-formed line: "Name:   value kB" or "Name:   value" (HugePages_*).
@@ -51,10 +38,12 @@ def parse(text: str) -> MemInfo:
     # the line-by-line parser, which says what it skipped.
     matches = _LINE.findall(text)
     if matches and len(matches) == text.count("\n") + (0 if text.endswith("\n") else 1):
-        values = {name: int(number) * KIB if kb else int(number) for name, number, kb in matches}
-        if len(values) == len(matches):
-            counts = frozenset(name for name, _, kb in matches if not kb)
-            return MemInfo(values, counts)
+        names = tuple(name for name, _, _ in matches)
+        counts = frozenset(name for name, _, kb in matches if not kb)
+        layout = layout_for(names, counts)
+        if len(layout.index) == len(names):  # no repeated name
+            numbers = pack(int(number) * KIB if kb else int(number) for _, number, kb in matches)
+            return MemInfo(layout=layout, numbers=numbers)
     return _parse_lines(text)
 
 

@@ -17,7 +17,7 @@ KINDS = ("some", "full")
 WINDOWS = ("10", "60", "300")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StallLine:
     """One PSI line. Averages are ratios of wall time (the kernel prints percent); total is microseconds."""
 
@@ -34,7 +34,7 @@ class StallLine:
         return {"10": self.avg10, "60": self.avg60, "300": self.avg300}[window]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pressure:
     """`some`: at least one task stalled on memory; `full`: all non-idle tasks stalled at once."""
 

@@ -7,11 +7,9 @@ on which is which, so `is_counter` holds that knowledge in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-
 from memmond.procfs import ProcFS
 from memmond.sources._lines import SkippedLine, no_fields_error
+from memmond.sources._table import FieldTable, layout_for, pack
 
 SOURCE = "vmstat"
 PATH = "vmstat"
@@ -43,19 +41,8 @@ def is_counter(name: str) -> bool:
     return name not in _OTHER_GAUGES
 
 
-@dataclass(frozen=True)
-class VmStat(Mapping[str, int]):
-    values: dict[str, int]
-    skipped: tuple[SkippedLine, ...] = field(default=())
-
-    def __getitem__(self, name: str) -> int:
-        return self.values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
+class VmStat(FieldTable):
+    __slots__ = ()
 
 
 def parse(text: str) -> VmStat:
@@ -63,14 +50,14 @@ def parse(text: str) -> VmStat:
     # in a sample, so when nothing is wrong the whole parse stays in C-level builtins.
     tokens = text.split()
     if tokens and len(tokens) == 2 * text.count("\n") + (0 if text.endswith("\n") else 2):
-        names = tokens[0::2]
-        try:
-            values = dict(zip(names, map(int, tokens[1::2]), strict=True))
-        except ValueError:
-            pass
-        else:
-            if len(values) == len(names):
-                return VmStat(values)
+        layout = layout_for(tuple(tokens[0::2]))
+        if len(layout.index) == len(layout.names):  # no repeated name
+            try:
+                numbers = pack(map(int, tokens[1::2]))
+            except ValueError:
+                pass
+            else:
+                return VmStat(layout=layout, numbers=numbers)
     return _parse_slow(text.splitlines())
 
 
@@ -96,7 +83,7 @@ def _parse_slow(lines: list[str]) -> VmStat:
         values[name] = number
     if not values:
         raise no_fields_error(SOURCE, skipped)
-    return VmStat(values, tuple(skipped))
+    return VmStat(values, skipped=tuple(skipped))
 
 
 def read(procfs: ProcFS) -> VmStat:
