@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CURRENT, OLD_4_19, RunningDaemon
+from conftest import CURRENT, OLD_4_19, RunningDaemon, free_port
 
 from memmond.sources import meminfo
 
@@ -83,6 +83,33 @@ def test_http_routes_methods_and_keep_alive() -> None:
             response = conn.getresponse()
             assert response.status == 200 and len(response.read()) > 1000
         conn.close()
+
+
+def test_listen_without_host_serves_ipv4_and_ipv6() -> None:
+    import http.client
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memmond", "run", "--listen", f":{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for host in ("127.0.0.1", "::1"):
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    conn = http.client.HTTPConnection(host, port, timeout=2)
+                    conn.request("GET", "/-/ready")
+                    if conn.getresponse().status == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"no answer on [{host}]:{port}"
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == 0
 
 
 def test_sigterm_stops_cleanly_within_a_second() -> None:
