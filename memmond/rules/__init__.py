@@ -1,0 +1,1 @@
+"""Rules: the expression language, the state machine that turns expressions into events, pressure levels."""

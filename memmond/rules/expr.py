@@ -1,0 +1,422 @@
+"""A small, safe expression language over snapshot values and their history.
+
+    mem_available < 10% * mem_total
+    rate(pgmajfault) > 500 and psi_some_avg10 > 10%
+    deriv(anon_pages + sunreclaim, 15m) > 1MiB
+
+Text is parsed once at load time with Python's `ast`, and only a whitelist of node types is accepted:
+numbers, names from the vocabulary, + - * /, comparisons, and/or/not, and the window functions below
+called by name with plain arguments. Everything else (attributes, subscripts, lambdas, comprehensions,
+strings, `**`, keyword arguments, calls of anything not listed) is rejected before anything runs; the
+accepted tree is turned into closures, and user text is never passed to eval or exec.
+
+Units are written after numbers: 512MiB, 4KB, 10%, 30s, 500ms, 2m, 1h. Binary units (KiB, MiB, GiB, TiB)
+are powers of 1024, decimal ones (kB, KB, MB, GB, TB) powers of 1000, % divides by 100, durations are
+seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from memmond.rules.names import Series, Vocabulary
+from memmond.snapshot import Snapshot
+
+MAX_EXPRESSION_LENGTH = 2000
+MAX_NODES = 400
+
+_UNITS = {
+    "KiB": 1024.0, "MiB": 1024.0**2, "GiB": 1024.0**3, "TiB": 1024.0**4,
+    "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "B": 1.0,
+    "%": 0.01, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+_UNIT_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB|B|%|ms|s|m|h)(?![\w%])")
+
+
+class ExpressionError(ValueError):
+    """The text is not a valid expression; the message says what and where."""
+
+
+class NoData(Exception):
+    """A value the expression needs is missing this time (source down, history too short)."""
+
+
+class EvalContext:
+    """What an expression sees: the history (oldest first, newest = now) and the sampling interval."""
+
+    def __init__(self, history: Sequence[Snapshot], interval_seconds: float) -> None:
+        if not history:
+            raise NoData("no samples yet")
+        self.history = history
+        self.now = history[-1]
+        self.interval = interval_seconds
+        self.first_compare_value: float | None = None
+
+    def current(self, series: Series) -> float:
+        value = series.get(self.now)
+        if value is None:
+            raise NoData(series.name)
+        return float(value)
+
+    def window(self, series: Series, seconds: float) -> list[tuple[float, float]]:
+        """(time, value) of the samples within the last `seconds`, oldest first, the current included.
+        Tolerates half an interval of scheduling jitter at the far end."""
+        horizon = self.now.monotonic - seconds - self.interval / 2
+        points: list[tuple[float, float]] = []
+        for snap in reversed(self.history):
+            if snap.monotonic < horizon:
+                break
+            value = series.get(snap)
+            if value is not None:
+                points.append((snap.monotonic, float(value)))
+        points.reverse()
+        return points
+
+
+Evaluator = Callable[[EvalContext], float]
+
+
+@dataclass(frozen=True)
+class Expression:
+    text: str
+    evaluate: Evaluator = field(repr=False, compare=False)
+    names: frozenset[str] = frozenset()
+    longest_window: float = 0.0
+    """Seconds of history the expression reaches back (0 when it needs only the current sample)."""
+
+
+# -- window functions -----------------------------------------------------------------------------------
+
+
+def _increase(points: list[tuple[float, float]]) -> float:
+    """Counter increase over the points, counting a drop as a reset (the counter restarted from 0)."""
+    total = 0.0
+    for (_, before), (_, after) in itertools.pairwise(points):
+        total += after - before if after >= before else after
+    return total
+
+
+def _need(points: list[tuple[float, float]], count: int, what: str) -> None:
+    if len(points) < count:
+        raise NoData(f"{what}: {len(points)} sample(s) in the window, need {count}")
+
+
+def _rate(points: list[tuple[float, float]]) -> float:
+    _need(points, 2, "rate")
+    seconds = points[-1][0] - points[0][0]
+    if seconds <= 0:
+        raise NoData("rate: no time between samples")
+    return _increase(points) / seconds
+
+
+def _delta(points: list[tuple[float, float]]) -> float:
+    _need(points, 2, "delta")
+    return points[-1][1] - points[0][1]
+
+
+def _deriv(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope per second, as PromQL's deriv()."""
+    _need(points, 2, "deriv")
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var_t = sum((t - mean_t) ** 2 for t, _ in points)
+    if var_t == 0:
+        raise NoData("deriv: no time between samples")
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var_t
+
+
+def _over(reduce: Callable[[list[float]], float]) -> Callable[[list[tuple[float, float]]], float]:
+    def apply(points: list[tuple[float, float]]) -> float:
+        _need(points, 1, "window")
+        return reduce([v for _, v in points])
+
+    return apply
+
+
+# name -> (implementation over (time, value) points, whether the window argument is required)
+WINDOW_FUNCTIONS: dict[str, tuple[Callable[[list[tuple[float, float]]], float], bool]] = {
+    "rate": (_rate, False),
+    "delta": (_delta, True),
+    "deriv": (_deriv, True),
+    "min_over": (_over(min), True),
+    "max_over": (_over(max), True),
+    "avg_over": (_over(lambda values: sum(values) / len(values)), True),
+}
+PLAIN_FUNCTIONS: dict[str, Callable[..., float]] = {"abs": abs, "min": min, "max": max}
+
+
+# -- compiler -------------------------------------------------------------------------------------------
+
+_COMPARE = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+}
+_ARITH = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b}
+
+
+def _substitute_units(text: str) -> tuple[str, Callable[[int], int]]:
+    """The text with unit literals replaced by plain numbers, and a map from a column of the result
+    back to the column of the text the user wrote (for error messages)."""
+    pieces: list[str] = []
+    # (first result column after a replaced literal, how far the text ran ahead of the result there)
+    marks: list[tuple[int, int]] = []
+    result_length = 0
+    ahead = 0
+    last = 0
+    for match in _UNIT_RE.finditer(text):
+        number = repr(float(match.group(1)) * _UNITS[match.group(2)])
+        before = text[last : match.start()]
+        pieces += [before, number]
+        result_length += len(before) + len(number)
+        ahead += len(match.group(0)) - len(number)
+        marks.append((result_length, ahead))
+        last = match.end()
+    pieces.append(text[last:])
+
+    def original_column(column: int) -> int:
+        shift = 0
+        for first_after, text_ahead in marks:
+            if column >= first_after:
+                shift = text_ahead
+        return column + shift
+
+    return "".join(pieces), original_column
+
+
+class _Compiler:
+    def __init__(self, vocabulary: Vocabulary, original_column: Callable[[int], int]) -> None:
+        self.vocabulary = vocabulary
+        self.original_column = original_column
+        self.names: set[str] = set()
+        self.longest_window = 0.0
+        self.nodes = 0
+
+    def fail(self, node: ast.AST, message: str) -> ExpressionError:
+        column = getattr(node, "col_offset", None)
+        where = f" (at column {self.original_column(column) + 1})" if column is not None else ""
+        return ExpressionError(message + where)
+
+    def compile(self, node: ast.AST) -> Evaluator:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ExpressionError(f"expression too large (more than {MAX_NODES} parts)")
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise self.fail(node, f"{_describe(node)} is not allowed in an expression")
+        return method(node)
+
+    def _Expression(self, node: ast.Expression) -> Evaluator:
+        return self.compile(node.body)
+
+    def _Constant(self, node: ast.Constant) -> Evaluator:
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise self.fail(node, f"{node.value!r} is not a number")
+        try:
+            value = float(node.value)
+        except OverflowError:
+            raise self.fail(node, "number too large") from None
+        return lambda ctx: value
+
+    def _series(self, node: ast.AST) -> Series:
+        if not isinstance(node, ast.Name):
+            raise self.fail(node, "expected a name like mem_available here")
+        series = self.vocabulary.series.get(node.id)
+        if series is None:
+            raise self.fail(node, self.vocabulary.explain_unknown(node.id))
+        self.names.add(node.id)
+        return series
+
+    def _series_expression(self, node: ast.AST) -> Series:
+        """The first argument of a window function: names and numbers with + - * /, evaluated at
+        every sample of the window (deriv(anon_pages + sunreclaim, 15m))."""
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ExpressionError(f"expression too large (more than {MAX_NODES} parts)")
+        if isinstance(node, ast.Name):
+            return self._series(node)
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+        ):
+            value = float(node.value)
+            return Series(repr(value), "constant", False, lambda snap: value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner = self._series_expression(node.operand)
+            sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+            return Series(
+                inner.name,
+                inner.kind,
+                inner.counter,
+                lambda snap: None if (v := inner.get(snap)) is None else sign * v,
+            )
+        if isinstance(node, ast.BinOp) and type(node.op) in (*_ARITH, ast.Div):
+            left, right = self._series_expression(node.left), self._series_expression(node.right)
+            op = _ARITH.get(type(node.op)) or (lambda a, b: a / b if b else None)
+
+            def get(snap: Snapshot) -> float | None:
+                a, b = left.get(snap), right.get(snap)
+                return None if a is None or b is None else op(a, b)
+
+            return Series(ast.unparse(node), "expression", left.counter and right.counter, get)
+        raise self.fail(node, "a window function takes a name, or names and numbers joined by + - * /")
+
+    def _Name(self, node: ast.Name) -> Evaluator:
+        if node.id in WINDOW_FUNCTIONS or node.id in PLAIN_FUNCTIONS:
+            raise self.fail(node, f"{node.id} is a function: call it, like {node.id}(...)")
+        series = self._series(node)
+        return lambda ctx: ctx.current(series)
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> Evaluator:
+        operand = self.compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda ctx: 0.0 if operand(ctx) else 1.0
+        if isinstance(node.op, ast.USub):
+            return lambda ctx: -operand(ctx)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        raise self.fail(node, "only 'not', '-' and '+' may stand before a value")
+
+    def _BinOp(self, node: ast.BinOp) -> Evaluator:
+        left, right = self.compile(node.left), self.compile(node.right)
+        if isinstance(node.op, ast.Div):
+
+            def divide(ctx: EvalContext) -> float:
+                denominator = right(ctx)
+                if denominator == 0:
+                    raise NoData("division by zero")
+                return left(ctx) / denominator
+
+            return divide
+        op = _ARITH.get(type(node.op))
+        if op is None:
+            raise self.fail(node, f"operator {_describe(node.op)} is not allowed (use + - * /)")
+        return lambda ctx: op(left(ctx), right(ctx))
+
+    def _BoolOp(self, node: ast.BoolOp) -> Evaluator:
+        parts = [self.compile(value) for value in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda ctx: 1.0 if all(part(ctx) for part in parts) else 0.0
+        return lambda ctx: 1.0 if any(part(ctx) for part in parts) else 0.0
+
+    def _Compare(self, node: ast.Compare) -> Evaluator:
+        operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
+        ops = []
+        for op in node.ops:
+            fn = _COMPARE.get(type(op))
+            if fn is None:
+                raise self.fail(node, f"comparison {_describe(op)} is not allowed (use < <= > >= == !=)")
+            ops.append(fn)
+
+        def compare(ctx: EvalContext) -> float:
+            left = operands[0](ctx)
+            if ctx.first_compare_value is None:
+                ctx.first_compare_value = left  # the value an event reports
+            for op, operand in zip(ops, operands[1:], strict=True):
+                right = operand(ctx)
+                if not op(left, right):
+                    return 0.0
+                left = right
+            return 1.0
+
+        return compare
+
+    def _Call(self, node: ast.Call) -> Evaluator:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only the listed functions can be called")
+        name = node.func.id
+        if node.keywords:
+            raise self.fail(node, f"{name}() takes no keyword arguments")
+        if any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise self.fail(node, f"{name}() takes no * arguments")
+        if name in PLAIN_FUNCTIONS:
+            fn = PLAIN_FUNCTIONS[name]
+            expected = (1, 1) if name == "abs" else (2, 8)
+            if not expected[0] <= len(node.args) <= expected[1]:
+                raise self.fail(
+                    node, f"{name}() takes {'1 argument' if name == 'abs' else '2 or more arguments'}"
+                )
+            args = [self.compile(arg) for arg in node.args]
+            return lambda ctx: float(fn(*(arg(ctx) for arg in args)))
+        if name not in WINDOW_FUNCTIONS:
+            known = ", ".join([*WINDOW_FUNCTIONS, *PLAIN_FUNCTIONS])
+            raise self.fail(node, f"unknown function {name}() (functions: {known})")
+        implementation, needs_window = WINDOW_FUNCTIONS[name]
+        usage = f"{name}(name, window)" if needs_window else f"{name}(name) or {name}(name, window)"
+        if not node.args or len(node.args) > 2 or (needs_window and len(node.args) != 2):
+            raise self.fail(node, f"{name}() is called as {usage}, e.g. {name}(pgmajfault, 1m)")
+        series = self._series_expression(node.args[0])
+        window: float | None = None
+        if len(node.args) == 2:
+            arg = node.args[1]
+            if (
+                not isinstance(arg, ast.Constant)
+                or isinstance(arg.value, bool)
+                or not isinstance(arg.value, (int, float))
+            ):
+                raise self.fail(arg, f"the window of {name}() must be a duration like 30s or 10m")
+            window = float(arg.value)
+            if window <= 0:
+                raise self.fail(arg, f"the window of {name}() must be longer than 0s")
+            self.longest_window = max(self.longest_window, window)
+        if name == "rate" and window is None:
+
+            def last_step(ctx: EvalContext) -> float:
+                history = ctx.history
+                if len(history) < 2:
+                    raise NoData("rate: need two samples")
+                points = []
+                for snap in (history[-2], history[-1]):
+                    value = series.get(snap)
+                    if value is None:
+                        raise NoData(series.name)
+                    points.append((snap.monotonic, float(value)))
+                return _rate(points)
+
+            return last_step
+        seconds = window or 0.0
+        return lambda ctx: implementation(ctx.window(series, seconds))
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        "Attribute": "attribute access (.)", "Subscript": "indexing ([])", "Lambda": "lambda",
+        "ListComp": "a comprehension", "SetComp": "a comprehension", "DictComp": "a comprehension",
+        "GeneratorExp": "a comprehension", "List": "a list", "Tuple": "a tuple", "Dict": "a dict",
+        "Set": "a set", "JoinedStr": "a string", "IfExp": "if/else", "NamedExpr": ":=", "Await": "await",
+        "Pow": "**", "Mod": "%", "FloorDiv": "//", "BitAnd": "&", "BitOr": "|", "BitXor": "^",
+        "LShift": "<<", "RShift": ">>", "MatMult": "@", "Is": "is", "IsNot": "is not", "In": "in",
+        "NotIn": "not in", "Invert": "~", "Starred": "*", "Yield": "yield", "Slice": "a slice",
+    }  # fmt: skip
+    return names.get(type(node).__name__, type(node).__name__)
+
+
+def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
+    """Parse and check `text` against the vocabulary. Raises ExpressionError; never runs user code."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("the expression is empty")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"the expression is longer than {MAX_EXPRESSION_LENGTH} characters")
+    source, original_column = _substitute_units(text.strip())
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        detail = exc.msg if exc.msg else "invalid syntax"
+        raise ExpressionError(f"not a valid expression: {detail}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError("not a valid expression: nested too deeply") from None
+    compiler = _Compiler(vocabulary, original_column)
+    try:
+        evaluate = compiler.compile(tree)
+    except RecursionError:
+        raise ExpressionError("not a valid expression: nested too deeply") from None
+    return Expression(text.strip(), evaluate, frozenset(compiler.names), compiler.longest_window)

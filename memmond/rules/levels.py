@@ -1,0 +1,131 @@
+"""Memory pressure levels: low, medium, high, critical.
+
+The level follows the available ratio (MemAvailable / MemTotal) with separate enter and exit thresholds,
+so a ratio hovering at a boundary does not flap, and PSI can raise it further: a machine with plenty of
+reclaimable cache can still be stalling on memory, and PSI is what says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memmond import format as fmt
+from memmond.snapshot import Snapshot
+
+LEVELS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Enter `level` when the available ratio is at or below `enter`; leave it when above `exit`."""
+
+    level: str
+    enter: float
+    exit: float
+
+
+@dataclass(frozen=True)
+class PsiFloor:
+    """While PSI `kind` avg`window` is above `above` (and until it falls below `below`), the level is at
+    least `level`."""
+
+    kind: str
+    window: str
+    above: float
+    below: float
+    level: str
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    thresholds: tuple[Threshold, ...]  # medium, high, critical: worse levels, lower ratios
+    psi: tuple[PsiFloor, ...]
+
+
+# The seed's levels (low above 0.5, medium above 0.2, high above 0.1, else critical), with 2 points of
+# hysteresis, and PSI floors after what oomd and systemd-oomd treat as trouble.
+DEFAULT_LEVELS = LevelConfig(
+    thresholds=(
+        Threshold("medium", 0.50, 0.52),
+        Threshold("high", 0.20, 0.22),
+        Threshold("critical", 0.10, 0.12),
+    ),
+    psi=(
+        PsiFloor("full", "10", 0.10, 0.05, "high"),
+        PsiFloor("some", "10", 0.20, 0.10, "medium"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    previous: str
+    level: str
+    reason: str
+
+
+class PressureTracker:
+    """Keeps the level between samples; feed it every snapshot."""
+
+    def __init__(self, config: LevelConfig = DEFAULT_LEVELS) -> None:
+        self.config = config
+        self.level = "low"
+        self._ratio_index = 0  # level from the available ratio alone, with its own hysteresis
+        self._active_floors: set[int] = set()
+        self.reason = "no sample yet"
+
+    def reconfigure(self, config: LevelConfig) -> None:
+        """A reload keeps the current level; the new thresholds apply from the next sample."""
+        self.config = config
+        self._active_floors = {i for i in self._active_floors if i < len(config.psi)}
+
+    def update(self, snap: Snapshot) -> LevelChange | None:
+        ratio = snap.derived().get("memory_available_ratio")
+        if ratio is None:
+            return None  # no MemTotal or meminfo down: keep the level rather than guess
+        thresholds = self.config.thresholds
+        worse = 0
+        for index, threshold in enumerate(thresholds, start=1):
+            if ratio <= threshold.enter:
+                worse = index
+        self._ratio_index = max(self._ratio_index, worse)
+        while self._ratio_index > 0 and ratio > thresholds[self._ratio_index - 1].exit:
+            self._ratio_index -= 1
+        index = self._ratio_index
+        estimated = " (estimated: no MemAvailable)" if snap.mem_available_estimated else ""
+        reason = f"available {fmt.percent(ratio)} of memory{estimated}"
+        if index > 0:
+            reason += f", at or below {fmt.percent(thresholds[index - 1].enter)}"
+
+        for position, floor in enumerate(self.config.psi):
+            line = snap.pressure.line(floor.kind) if snap.pressure is not None else None
+            if line is None:
+                self._active_floors.discard(position)
+                continue
+            value = line.avg(floor.window)
+            if value > floor.above:
+                self._active_floors.add(position)
+            elif value < floor.below:
+                self._active_floors.discard(position)
+            floor_index = LEVELS.index(floor.level)
+            if position in self._active_floors and floor_index > index:
+                index = floor_index
+                reason = (
+                    f"PSI {floor.kind} avg{floor.window} {fmt.percent(value, 2)} "
+                    f"(above {fmt.percent(floor.above)} sets at least {floor.level})"
+                )
+
+        level = LEVELS[index]
+        self.reason = reason
+        if level == self.level:
+            return None
+        change = LevelChange(self.level, level, reason)
+        self.level = level
+        return change
+
+
+def level_of(snap: Snapshot, config: LevelConfig = DEFAULT_LEVELS) -> tuple[str, str]:
+    """The level of a single snapshot with no history (for `memmond show`): (level, reason)."""
+    tracker = PressureTracker(config)
+    tracker.update(snap)
+    return tracker.level, tracker.reason

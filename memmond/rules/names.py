@@ -1,0 +1,131 @@
+"""The names a rule expression can use, resolved against what this kernel actually offers.
+
+Built from one snapshot of the procfs the daemon reads, so `dirty > 5% * mem_total` is checked against
+this kernel's /proc/meminfo at load time, and a name the kernel lacks is a config error that says so
+instead of a rule that silently never fires.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from memmond.snapshot import DERIVED, Snapshot
+from memmond.sources import pressure, vmtunables
+from memmond.sources.meminfo import snake_name
+from memmond.sources.vmstat import is_counter
+
+# Names that mean the same counter across kernel versions (split into _anon/_file in 5.9).
+VMSTAT_ALIASES = {
+    "workingset_refault_file": "workingset_refault",
+    "workingset_activate_file": "workingset_activate",
+    "workingset_restore_file": "workingset_restore",
+}
+# meminfo fields that exist on some kernels only, to explain their absence.
+_KNOWN_ELSEWHERE = {
+    "mem_available": "MemAvailable appeared in Linux 3.14",
+    "kreclaimable": "KReclaimable appeared in Linux 4.20",
+    "zswap": "Zswap appeared in Linux 5.19 (with CONFIG_ZSWAP)",
+    "sec_page_tables": "SecPageTables appeared in Linux 6.0",
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    kind: str  # meminfo, derived, pressure, vmstat, tunable
+    counter: bool
+    get: Callable[[Snapshot], float | None]
+
+
+def _meminfo_getter(field: str) -> Callable[[Snapshot], float | None]:
+    return lambda snap: snap.mem_field(field)
+
+
+def _vmstat_getter(field: str, alias: str | None = None) -> Callable[[Snapshot], float | None]:
+    def get(snap: Snapshot) -> float | None:
+        if snap.vmstat is None:
+            return None
+        value = snap.vmstat.get(field)
+        if value is None and alias is not None:
+            value = snap.vmstat.get(alias)
+        return value
+
+    return get
+
+
+def _derived_getter(name: str) -> Callable[[Snapshot], float | None]:
+    return lambda snap: snap.derived().get(name)
+
+
+def _psi_getter(kind: str, window: str | None) -> Callable[[Snapshot], float | None]:
+    def get(snap: Snapshot) -> float | None:
+        line = snap.pressure.line(kind) if snap.pressure is not None else None
+        if line is None:
+            return None
+        return line.total_seconds if window is None else line.avg(window)
+
+    return get
+
+
+def _constant(value: float) -> Callable[[Snapshot], float | None]:
+    return lambda snap: value
+
+
+class Vocabulary:
+    def __init__(self, series: Mapping[str, Series], unavailable: Mapping[str, str]) -> None:
+        self.series = dict(series)
+        self.unavailable = dict(unavailable)  # name -> why this kernel/config has no such value
+
+    @classmethod
+    def build(cls, snap: Snapshot, tunables: Mapping[str, int]) -> Vocabulary:
+        series: dict[str, Series] = {}
+        unavailable: dict[str, str] = {}
+
+        def add(name: str, kind: str, counter: bool, get: Callable[[Snapshot], float | None]) -> None:
+            series.setdefault(name, Series(name, kind, counter, get))
+
+        if snap.meminfo is not None:
+            for field in snap.meminfo:
+                add(snake_name(field), "meminfo", False, _meminfo_getter(field))
+            # MemAvailable with the pre-3.14 estimate, so rules work on every kernel.
+            series["mem_available"] = Series("mem_available", "meminfo", False, lambda s: s.mem_available)
+        for name in DERIVED:
+            add(name, "derived", False, _derived_getter(name))
+        if snap.pressure is not None:
+            for kind in pressure.KINDS:
+                if snap.pressure.line(kind) is None:
+                    continue
+                for window in pressure.WINDOWS:
+                    add(f"psi_{kind}_avg{window}", "pressure", False, _psi_getter(kind, window))
+                add(f"psi_{kind}_total", "pressure", True, _psi_getter(kind, None))
+        else:
+            reason = f"this kernel has no PSI ({snap.errors.get('pressure', '/proc/pressure/memory')})"
+            for kind in pressure.KINDS:
+                for suffix in (*(f"avg{w}" for w in pressure.WINDOWS), "total"):
+                    unavailable[f"psi_{kind}_{suffix}"] = reason
+        if snap.vmstat is not None:
+            for field in snap.vmstat:
+                add(field, "vmstat", is_counter(field), _vmstat_getter(field))
+            for new, old in VMSTAT_ALIASES.items():
+                if new not in snap.vmstat and old in snap.vmstat:
+                    add(new, "vmstat", True, _vmstat_getter(new, old))
+        for knob in vmtunables.KNOBS:
+            name = f"vm_{knob}"
+            if knob in tunables:
+                add(name, "tunable", False, _constant(float(tunables[knob])))
+            else:
+                unavailable[name] = f"/proc/sys/vm/{knob} could not be read"
+        for name, why in _KNOWN_ELSEWHERE.items():
+            if name not in series:
+                unavailable.setdefault(name, f"not on this kernel: {why}")
+        return cls(series, unavailable)
+
+    def explain_unknown(self, name: str) -> str:
+        """Why `name` cannot be used: absent on this kernel, or a typo (with the closest names)."""
+        if name in self.unavailable:
+            return f"{name!r} is not available: {self.unavailable[name]}"
+        close = difflib.get_close_matches(name, list(self.series), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        return f"unknown name {name!r}{hint}"
