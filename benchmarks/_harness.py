@@ -42,11 +42,7 @@ def start_memmond(interval: str = "1s") -> tuple[subprocess.Popen, int]:
         [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM")
-        },
+        env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM")},
     )
     wait_http(port, "/-/ready")
     return proc, port

@@ -43,9 +43,7 @@ def scrape_loop(port: int, seconds: float, latencies: list[float], errors: list[
 def measure(port: int, clients: int, seconds: float) -> tuple[list[float], list[str]]:
     latencies: list[float] = []
     errors: list[str] = []
-    threads = [
-        threading.Thread(target=scrape_loop, args=(port, seconds, latencies, errors)) for _ in range(clients)
-    ]
+    threads = [threading.Thread(target=scrape_loop, args=(port, seconds, latencies, errors)) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -99,9 +97,7 @@ def main() -> None:
         wait_http(ne_port, "/metrics")
         for clients in (1, 50):
             latencies, errors = measure(ne_port, clients, args.seconds)
-            results[("node_exporter", clients)] = report(
-                "node_exporter", clients, latencies, errors, args.seconds
-            )
+            results[("node_exporter", clients)] = report("node_exporter", clients, latencies, errors, args.seconds)
     finally:
         stop(ne)
     for clients in (1, 50):

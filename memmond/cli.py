@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, report
+from memmond import __version__, report, ruleset
 from memmond import config as config_mod
 from memmond.diff import Diff
 from memmond.procfs import ProcFS, SourceError
+from memmond.rules.levels import level_of
 from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
-from memmond.sources import process
+from memmond.sources import process, vmtunables
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -45,10 +46,14 @@ def _print_json(doc: object) -> None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     snap = _capture(args)
+    tunables, _ = vmtunables.read(_procfs(args))
     if args.json:
-        _print_json(snap.to_dict())
+        doc = snap.to_dict()
+        doc["pressure_level"], doc["pressure_level_reason"] = level_of(snap)
+        doc["vm_tunables"] = tunables
+        _print_json(doc)
     else:
-        print(report.show(snap))
+        print(report.show(snap, tunables))
     return EXIT_OK
 
 
@@ -135,25 +140,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     from memmond.daemon import Daemon, Overrides
 
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
+    procfs = _procfs(args)
     try:
         cfg = overrides.apply(config_mod.load(args.config))
+        rules = ruleset.load(cfg, procfs)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(f"memmond: error: {problem}", file=sys.stderr)
         return EXIT_FAILURE
     logs.setup(cfg.log_level, cfg.log_target)
-    return Daemon(cfg, args.config, overrides, _procfs(args)).run()
+    return Daemon(cfg, args.config, overrides, procfs, rules).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Like `promtool check config`: OK, or every problem (structure and rules) with file:line:col."""
     try:
         cfg = config_mod.load(args.file)
+        rules = ruleset.load(cfg, _procfs(args))
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"FAILED: {len(exc.problems)} problem(s)", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"{cfg.source}: OK")
+    builtin = sum(1 for rule in rules.rules if rule.origin == "builtin")
+    print(f"{cfg.source}: OK ({builtin} built-in and {len(rules.rules) - builtin} configured rules)")
+    for name, reason in rules.skipped.items():
+        print(f"  built-in rule {name} not active here: {reason}")
     return EXIT_OK
 
 
@@ -200,9 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
     snap.set_defaults(handler=cmd_snapshot)
 
-    diff = sub.add_parser(
-        "diff", parents=[common], help="what changed between two snapshots (AFTER '-' means now)"
-    )
+    diff = sub.add_parser("diff", parents=[common], help="what changed between two snapshots (AFTER '-' means now)")
     diff.add_argument("before", metavar="BEFORE")
     diff.add_argument("after", metavar="AFTER")
     diff.add_argument("--json", action="store_true")
@@ -218,18 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--config",
         metavar="FILE",
-        help=f"config file (default {config_mod.DEFAULT_CONFIG_PATH} when it exists, "
-        "else the embedded default)",
+        help=f"config file (default {config_mod.DEFAULT_CONFIG_PATH} when it exists, else the embedded default)",
     )
-    run.add_argument(
-        "--listen", type=_listen, metavar="ADDR", help="HOST:PORT, overrides the config's listen"
-    )
-    run.add_argument(
-        "--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level"
-    )
-    run.add_argument(
-        "--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target"
-    )
+    run.add_argument("--listen", type=_listen, metavar="ADDR", help="HOST:PORT, overrides the config's listen")
+    run.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level")
+    run.add_argument("--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target")
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser(

@@ -1,8 +1,11 @@
 """The YAML configuration: loaded with line/column marks, validated strictly into a frozen Config.
 
-Every error names file, line, column and key path (`memmond.yaml:3:11: interval: expected a duration
+Every error names file, line, column and key path (`memmond.yaml:7:10: rules[2].for: expected a duration
 like 30s, got 'soon'`), and all errors of a file are reported at once, so an operator fixes a config in
 one round. A config that fails to load never replaces a running one.
+
+This module checks structure and values. Rule expressions are compiled against the running kernel's
+vocabulary in `memmond.ruleset`, which reports its problems in the same form.
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ from typing import Any
 
 import yaml
 
+from memmond.rules.levels import DEFAULT_LEVELS, LEVELS, LevelConfig, PsiFloor, Threshold
+
 DEFAULT_CONFIG_PATH = Path("/etc/memmond/memmond.yaml")
 EMBEDDED_NAME = "<embedded default>"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_TARGETS = ("auto", "journal", "stderr")
+SEVERITIES = ("info", "warning", "critical")
+RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = ("rule", "severity")
+MAX_RULES = 200
 
 
 class ConfigError(Exception):
@@ -41,6 +51,32 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class Located:
+    """A text from the config with where it stands, so a later stage can point at it."""
+
+    text: str
+    where: str  # "file:line:col"
+    path: str  # "rules[2].expr"
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A rule as written (user rule, or a built-in's override): fields absent are None."""
+
+    path: str
+    where: str
+    name: str | None = None
+    expr: Located | None = None
+    clear: Located | None = None
+    summary: Located | None = None
+    for_seconds: float | None = None
+    keep_firing_for_seconds: float | None = None
+    severity: str | None = None
+    labels: tuple[tuple[str, str], ...] | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     interval_seconds: float = 1.0
     listen: Listen = field(default_factory=lambda: Listen("", 9847))
@@ -48,25 +84,53 @@ class Config:
     extremes_window_seconds: float = 60.0
     log_level: str = "info"
     log_target: str = "auto"
+    levels: LevelConfig = DEFAULT_LEVELS
+    rules: tuple[RuleConfig, ...] = ()
+    builtin_rules_enabled: bool = True
+    builtin_overrides: tuple[RuleConfig, ...] = ()
     source: str = EMBEDDED_NAME
+
+    @property
+    def history_seconds(self) -> float:
+        """How far back the history reaches: the longest window a rule may use."""
+        return self.history_size * self.interval_seconds
 
 
 # -- value parsers: each returns the value or raises ValueError with the text users see -----------------
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
 def parse_duration(value: Any) -> float:
     """'30s', '500ms', '2m', '1h', or a bare number of seconds."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or value is None:
         raise ValueError(f"expected a duration like 30s, got {value!r}")
     if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"expected a duration like 30s, got {value!r}")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"expected a duration like 30s, got {value!r}")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_ratio(value: Any) -> float:
+    """'10%' or 0.1: a share from 0 to 1."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a share like 10% or 0.1, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        match = _RATIO.match(str(value))
+        if not match:
+            raise ValueError(f"expected a share like 10% or 0.1, got {value!r}")
+        number = float(match.group(1)) / 100
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be between 0% and 100%, got {value!r}")
+    return number
 
 
 def parse_listen(value: Any) -> Listen:
@@ -112,27 +176,256 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-# key -> (Config field, parser). Nested mappings use "section.key".
-_SCHEMA: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "interval": ("interval_seconds", _ranged(parse_duration, 0.1, 60, "s")),
-    "listen": ("listen", parse_listen),
-    "history_size": ("history_size", _int_in(10, 1_000_000)),
-    "extremes_window": ("extremes_window_seconds", _ranged(parse_duration, 1, 86400, "s")),
-    "logging.level": ("log_level", _one_of(LOG_LEVELS)),
-    "logging.target": ("log_target", _one_of(LOG_TARGETS)),
-}
-_SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise ValueError(f"expected text, got {value!r}")
+    return str(value)
+
+
+def _rule_name(value: Any) -> str:
+    if not isinstance(value, str) or not RULE_NAME.match(value):
+        raise ValueError(f"expected a name of letters, digits and _, like low_memory, got {value!r}")
+    return value
+
+
+# -- the walker -----------------------------------------------------------------------------------------
+
+_INVALID = object()
+
+
+class _Walker:
+    """Validates a composed YAML node tree; every problem names the node's line and column."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[str] = []
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    def error(self, node: yaml.Node, path: str, message: str) -> object:
+        self.problems.append(f"{self.where(node)}: {path}: {message}")
+        return _INVALID
+
+    def scalar(self, node: yaml.Node, path: str, check: Callable[[Any], Any]) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return self.error(node, path, "expected a single value, not a list or mapping")
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except yaml.YAMLError as exc:
+            return self.error(node, path, f"invalid value: {exc}")
+        try:
+            return check(value)
+        except ValueError as exc:
+            return self.error(node, path, str(exc))
+
+    def located(self, node: yaml.Node, path: str) -> Any:
+        text = self.scalar(node, path, _text)
+        return _INVALID if text is _INVALID else Located(text, self.where(node), path)
+
+    def mapping(
+        self, node: yaml.Node, path: str, fields: dict[str, Callable[[yaml.Node, str], Any]]
+    ) -> dict[str, Any] | None:
+        """The valid fields of a mapping node; unknown keys, duplicates and bad values are problems."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, path or "(top level)", "expected a mapping of keys, like 'interval: 1s'")
+            return None
+        out: dict[str, Any] = {}
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            key_path = f"{path}.{key}" if path else key
+            if key in seen:
+                self.error(key_node, key_path, "duplicate key")
+                continue
+            seen.add(key)
+            if key not in fields:
+                self.error(key_node, key_path, f"unknown key{_suggest(key, list(fields))}")
+                continue
+            value = fields[key](value_node, key_path)
+            if value is not _INVALID:
+                out[key] = value
+        return out
+
+    def sequence(self, node: yaml.Node, path: str, item: Callable[[yaml.Node, str], Any]) -> list[Any]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, path, "expected a list (lines starting with '- ')")
+            return []
+        values = [item(child, f"{path}[{index}]") for index, child in enumerate(node.value)]
+        return [value for value in values if value is not _INVALID]
 
 
 def _suggest(key: str, known: list[str]) -> str:
     import difflib  # only ever needed to explain an error
 
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(known))})"
 
 
-def _where(name: str, node: yaml.Node) -> str:
-    return f"{name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+# -- sections -------------------------------------------------------------------------------------------
+
+
+def _rule_fields(w: _Walker, override: bool) -> dict[str, Callable[[yaml.Node, str], Any]]:
+    def labels(node: yaml.Node, path: str) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return w.error(node, path, "expected a mapping of label: value")
+        out = []
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if not LABEL_NAME.match(key) or key.startswith("__"):
+                w.error(key_node, f"{path}.{key}", "label names are letters, digits and _, not starting with __")
+                continue
+            if key in RESERVED_LABELS:
+                w.error(key_node, f"{path}.{key}", f"'{key}' is set by memmond and cannot be a label")
+                continue
+            value = w.scalar(value_node, f"{path}.{key}", _text)
+            if value is not _INVALID:
+                out.append((key, value))
+        return tuple(out)
+
+    fields: dict[str, Callable[[yaml.Node, str], Any]] = {
+        "expr": w.located,
+        "clear": w.located,
+        "summary": w.located,
+        "for": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0, 86400, "s")),
+        "keep_firing_for": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0, 86400, "s")),
+        "severity": lambda n, p: w.scalar(n, p, _one_of(SEVERITIES)),
+        "labels": labels,
+    }
+    if override:
+        fields["enabled"] = lambda n, p: w.scalar(n, p, _boolean)
+    else:
+        fields["name"] = lambda n, p: w.scalar(n, p, _rule_name)
+    return fields
+
+
+def _rule(w: _Walker, node: yaml.Node, path: str, override: bool, name: str | None = None) -> Any:
+    values = w.mapping(node, path, _rule_fields(w, override))
+    if values is None:
+        return _INVALID
+    if not override:
+        written = {str(key.value) for key, _ in node.value}  # present but invalid is reported already
+        for required in ("name", "expr"):
+            if required not in written:
+                w.error(node, path, f"a rule needs '{required}'")
+        if "name" not in values or "expr" not in values:
+            return _INVALID
+    if "clear" in values and "keep_firing_for" in values:
+        w.error(node, path, "use either 'clear' or 'keep_firing_for', not both")
+        return _INVALID
+    return RuleConfig(
+        path=path,
+        where=w.where(node),
+        name=values.get("name", name),
+        expr=values.get("expr"),
+        clear=values.get("clear"),
+        summary=values.get("summary"),
+        for_seconds=values.get("for"),
+        keep_firing_for_seconds=values.get("keep_firing_for"),
+        severity=values.get("severity"),
+        labels=values.get("labels"),
+        enabled=values.get("enabled"),
+    )
+
+
+def _levels(w: _Walker, node: yaml.Node, path: str) -> Any:
+    def threshold(level: str) -> Callable[[yaml.Node, str], Any]:
+        def parse_one(n: yaml.Node, p: str) -> Any:
+            values = w.mapping(
+                n,
+                p,
+                {
+                    "enter": lambda n2, p2: w.scalar(n2, p2, parse_ratio),
+                    "exit": lambda n2, p2: w.scalar(n2, p2, parse_ratio),
+                },
+            )
+            if values is None or "enter" not in values or "exit" not in values:
+                if values is not None:
+                    w.error(n, p, "needs both 'enter' and 'exit', like {enter: 20%, exit: 22%}")
+                return _INVALID
+            if values["exit"] <= values["enter"]:
+                return w.error(
+                    n,
+                    p,
+                    f"exit ({values['exit']:.0%}) must be above enter ({values['enter']:.0%}), "
+                    "or the level could never be left",
+                )
+            return Threshold(level, values["enter"], values["exit"])
+
+        return parse_one
+
+    def psi_floor(n: yaml.Node, p: str) -> Any:
+        values = w.mapping(
+            n,
+            p,
+            {
+                "kind": lambda n2, p2: w.scalar(n2, p2, _one_of(("some", "full"))),
+                "window": lambda n2, p2: w.scalar(n2, p2, _one_of(("10s", "60s", "300s"))),
+                "above": lambda n2, p2: w.scalar(n2, p2, parse_ratio),
+                "below": lambda n2, p2: w.scalar(n2, p2, parse_ratio),
+                "level": lambda n2, p2: w.scalar(n2, p2, _one_of(LEVELS[1:])),
+            },
+        )
+        if values is None:
+            return _INVALID
+        written = {str(key.value) for key, _ in n.value}  # present but invalid is reported already
+        missing = [k for k in ("kind", "window", "above", "level") if k not in written]
+        if missing:
+            return w.error(n, p, f"missing {', '.join(missing)}")
+        if any(k not in values for k in ("kind", "window", "above", "level")):
+            return _INVALID
+        below = values.get("below", values["above"] / 2)
+        if below > values["above"]:
+            return w.error(n, p, "below must not be above 'above'")
+        return PsiFloor(values["kind"], values["window"].rstrip("s"), values["above"], below, values["level"])
+
+    values = w.mapping(
+        node,
+        path,
+        {
+            "levels": lambda n, p: w.mapping(n, p, {level: threshold(level) for level in LEVELS[1:]}),
+            "psi": lambda n, p: w.sequence(n, p, psi_floor),
+        },
+    )
+    if values is None:
+        return _INVALID
+    defaults = {t.level: t for t in DEFAULT_LEVELS.thresholds}
+    given = values.get("levels") or {}
+    thresholds = tuple(given.get(level, defaults[level]) for level in LEVELS[1:])
+    enters = [t.enter for t in thresholds]
+    if enters != sorted(enters, reverse=True) or len(set(enters)) != len(enters):
+        shown = ", ".join(f"{t.level} {t.enter:.0%}" for t in thresholds)
+        return w.error(node, f"{path}.levels", f"enter thresholds must fall from medium to critical (got {shown})")
+    psi = tuple(values["psi"]) if "psi" in values else DEFAULT_LEVELS.psi
+    return LevelConfig(thresholds, psi)
+
+
+def _builtin(w: _Walker, node: yaml.Node, path: str) -> Any:
+    def overrides(n: yaml.Node, p: str) -> Any:
+        if not isinstance(n, yaml.MappingNode):
+            return w.error(n, p, "expected a mapping of rule name: settings")
+        out = []
+        for key_node, value_node in n.value:
+            name = str(key_node.value)
+            rule = _rule(w, value_node, f"{p}.{name}", override=True, name=name)
+            if rule is not _INVALID:
+                out.append(rule)
+        return tuple(out)
+
+    return w.mapping(
+        node,
+        path,
+        {
+            "enabled": lambda n, p: w.scalar(n, p, _boolean),
+            "overrides": overrides,
+        },
+    )
 
 
 def parse(text: str, name: str = "<string>") -> Config:
@@ -146,51 +439,58 @@ def parse(text: str, name: str = "<string>") -> Config:
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
     if root is None:
         return Config(source=name)
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(
-            [f"{_where(name, root)}: the config must be a mapping of keys, like 'interval: 1s'"]
-        )
-
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-
-    def visit(mapping: yaml.MappingNode, prefix: str) -> None:
-        seen: set[str] = set()
-        known = sorted({k[len(prefix) :].split(".")[0] for k in _SCHEMA if k.startswith(prefix)})
-        for key_node, value_node in mapping.value:
-            key = str(key_node.value)
-            path = prefix + key
-            if key in seen:
-                problems.append(f"{_where(name, key_node)}: {path}: duplicate key")
-                continue
-            seen.add(key)
-            if not prefix and key in _SECTIONS:
-                if not isinstance(value_node, yaml.MappingNode):
-                    problems.append(f"{_where(name, value_node)}: {path}: expected a mapping of keys")
-                else:
-                    visit(value_node, path + ".")
-                continue
-            if path not in _SCHEMA:
-                problems.append(f"{_where(name, key_node)}: {path}: unknown key{_suggest(key, known)}")
-                continue
-            if not isinstance(value_node, yaml.ScalarNode):
-                problems.append(f"{_where(name, value_node)}: {path}: expected a single value")
-                continue
-            field_name, check = _SCHEMA[path]
-            raw = yaml.safe_load(yaml.serialize(value_node))
-            try:
-                values[field_name] = check(raw)
-            except ValueError as exc:
-                problems.append(f"{_where(name, value_node)}: {path}: {exc}")
-
-    visit(root, "")
-    if problems:
-        raise ConfigError(problems)
-    config = Config(source=name, **values)
+    w = _Walker(name)
+    values = w.mapping(
+        root,
+        "",
+        {
+            "interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0.1, 60, "s")),
+            "listen": lambda n, p: w.scalar(n, p, parse_listen),
+            "history_size": lambda n, p: w.scalar(n, p, _int_in(10, 1_000_000)),
+            "extremes_window": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 86400, "s")),
+            "logging": lambda n, p: w.mapping(
+                n,
+                p,
+                {
+                    "level": lambda n2, p2: w.scalar(n2, p2, _one_of(LOG_LEVELS)),
+                    "target": lambda n2, p2: w.scalar(n2, p2, _one_of(LOG_TARGETS)),
+                },
+            ),
+            "pressure": lambda n, p: _levels(w, n, p),
+            "rules": lambda n, p: w.sequence(n, p, lambda n2, p2: _rule(w, n2, p2, override=False)),
+            "builtin_rules": lambda n, p: _builtin(w, n, p),
+        },
+    )
+    if values is None:
+        raise ConfigError(w.problems)
+    logging_values = values.get("logging") or {}
+    builtin = values.get("builtin_rules") or {}
+    rules = tuple(values.get("rules", ()))
+    if len(rules) > MAX_RULES:
+        w.problems.append(f"{name}: rules: at most {MAX_RULES} rules, got {len(rules)}")
+    seen: dict[str, str] = {}
+    for rule in rules:
+        if rule.name in seen:
+            w.problems.append(f"{rule.where}: {rule.path}.name: '{rule.name}' is already defined at {seen[rule.name]}")
+        else:
+            seen[rule.name or ""] = rule.where
+    config = Config(
+        interval_seconds=values.get("interval", 1.0),
+        listen=values.get("listen", Listen("", 9847)),
+        history_size=values.get("history_size", 1000),
+        extremes_window_seconds=values.get("extremes_window", 60.0),
+        log_level=logging_values.get("level", "info"),
+        log_target=logging_values.get("target", "auto"),
+        levels=values.get("pressure", DEFAULT_LEVELS),
+        rules=rules,
+        builtin_rules_enabled=builtin.get("enabled", True),
+        builtin_overrides=builtin.get("overrides", ()),
+        source=name,
+    )
     if config.extremes_window_seconds < config.interval_seconds:
-        raise ConfigError(
-            [f"{name}: extremes_window: must be at least the interval ({config.interval_seconds:g}s)"]
-        )
+        w.problems.append(f"{name}: extremes_window: must be at least the interval ({config.interval_seconds:g}s)")
+    if w.problems:
+        raise ConfigError(w.problems)
     return config
 
 
@@ -198,16 +498,21 @@ def embedded_text() -> str:
     return resources.files("memmond").joinpath("default_config.yaml").read_text()
 
 
-def load(path: str | Path | None) -> Config:
-    """Load `path`; with None, /etc/memmond/memmond.yaml when it exists, else the embedded default."""
+def read(path: str | Path | None) -> tuple[str, str]:
+    """(text, name) of the config to use: `path`, else /etc/memmond/memmond.yaml, else the embedded one."""
     if path is None:
         if not DEFAULT_CONFIG_PATH.exists():
-            return parse(embedded_text(), EMBEDDED_NAME)
+            return embedded_text(), EMBEDDED_NAME
         path = DEFAULT_CONFIG_PATH
     try:
-        text = Path(path).read_text()
+        return Path(path).read_text(), str(path)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from None
-    return parse(text, str(path))
+
+
+def load(path: str | Path | None) -> Config:
+    """Load `path`; with None, /etc/memmond/memmond.yaml when it exists, else the embedded default."""
+    text, name = read(path)
+    return parse(text, name)

@@ -14,19 +14,22 @@ import threading
 import time
 from types import FrameType
 
-from memmond import __version__, logs
+from memmond import __version__, logs, ruleset
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Listen
-from memmond.exposition import Published, SelfStats
+from memmond.exposition import Published, RuleStatus, SelfStats
 from memmond.history import Extremes, History
 from memmond.http import MetricsServer
 from memmond.notify import Notifier
 from memmond.procfs import ProcFS
+from memmond.rules.engine import FIRING, Engine, Transition
+from memmond.rules.levels import LEVELS, PressureTracker
 from memmond.snapshot import Sampler, Snapshot
 
 log = logging.getLogger("memmond")
 STATUS_EVERY_SECONDS = 1.0
+_SEVERITY_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +51,9 @@ class Overrides:
         return dataclasses.replace(cfg, **changes)
 
 
-def status_line(snap: Snapshot) -> str:
+def status_line(snap: Snapshot, level: str | None = None, firing: tuple[str, ...] = ()) -> str:
     """The short live summary for `systemctl status` (STATUS=)."""
-    parts = []
+    parts = [f"pressure {level}"] if level else []
     total, available = snap.mem_total, snap.mem_available
     if total and available is not None:
         parts.append(f"available {fmt.iec(available)} of {fmt.iec(total)} ({fmt.percent(available / total)})")
@@ -59,17 +62,25 @@ def status_line(snap: Snapshot) -> str:
         parts.append(f"page cache {fmt.iec(page_cache)}")
     if snap.pressure is not None and snap.pressure.some is not None:
         parts.append(f"PSI some {fmt.percent(snap.pressure.some.avg10, 2)}")
+    if firing:
+        parts.append("firing: " + ", ".join(firing))
     if snap.errors:
         parts.append("down: " + ", ".join(sorted(snap.errors)))
     return "; ".join(parts) or "no data"
 
 
 class Daemon:
-    def __init__(self, cfg: Config, config_path: str | None, overrides: Overrides, procfs: ProcFS) -> None:
+    def __init__(
+        self, cfg: Config, config_path: str | None, overrides: Overrides, procfs: ProcFS, rules: ruleset.Ruleset
+    ) -> None:
         self.config = cfg
         self.config_path = config_path
         self.overrides = overrides
+        self.procfs = procfs
         self.sampler = Sampler(procfs)
+        self.ruleset = rules
+        self.engine = Engine(rules.rules, rules.vocabulary)
+        self.tracker = PressureTracker(cfg.levels)
         self.history = History(cfg.history_size)
         self.extremes = Extremes(cfg.extremes_window_seconds)
         self.stats = SelfStats(config_reload_success_time=time.time())
@@ -98,14 +109,69 @@ class Daemon:
         self.extremes.add(snap)
         self.stats.observe(snap)
         self._log_source_changes(snap)
+        for transition in self.engine.evaluate(self.history.samples, self.config.interval_seconds):
+            self._log_transition(transition)
+        change = self.tracker.update(snap)
+        if change is not None:
+            self.stats.level_changes_total[change.level] += 1
+            worse = LEVELS.index(change.level) > LEVELS.index(change.previous)
+            level = logging.WARNING if worse and change.level in ("high", "critical") else logging.INFO
+            logs.event(
+                level,
+                "pressure_level",
+                "memory pressure %s -> %s: %s",
+                change.previous,
+                change.level,
+                change.reason,
+                level=change.level,
+                previous=change.previous,
+                reason=change.reason,
+            )
         self.latest = Published(
             snapshot=snap,
             extremes=self.extremes.values(),
             extremes_window_seconds=self.extremes.window,
             interval_seconds=self.config.interval_seconds,
             stats=self.stats.copy(),
+            rules=self._rule_statuses(),
+            pressure_level=self.tracker.level,
+            tunables=self.ruleset.tunables,
         )
         return snap
+
+    def _rule_statuses(self) -> tuple[RuleStatus, ...]:
+        states = self.engine.states
+        return tuple(
+            RuleStatus(r.name, r.severity, r.origin, r.labels, states[r.name].state, states[r.name].events_total)
+            for r in self.engine.rules
+        )
+
+    def _log_transition(self, transition: Transition) -> None:
+        rule = transition.rule
+        if transition.state == FIRING:
+            level = _SEVERITY_LOG_LEVEL[rule.severity]
+        elif transition.state == "resolved":
+            level = logging.INFO
+        else:
+            level = logging.DEBUG
+        labels = {f"label_{key}": value for key, value in rule.labels}
+        logs.event(
+            level,
+            f"rule_{transition.state}",
+            "rule %s %s: %s",
+            rule.name,
+            transition.state,
+            transition.summary,
+            rule=rule.name,
+            state=transition.state,
+            severity=rule.severity,
+            value=transition.value,
+            **labels,
+        )
+
+    def _log_skipped_rules(self) -> None:
+        for name, reason in self.ruleset.skipped.items():
+            log.info("built-in rule %s is not active: %s", name, reason)
 
     def _log_source_changes(self, snap: Snapshot) -> None:
         """One log line when a source goes down or comes back, not one per sample."""
@@ -130,6 +196,7 @@ class Daemon:
         self.notifier.reloading()
         try:
             new = self.overrides.apply(config_mod.load(self.config_path))
+            new_rules = ruleset.load(new, self.procfs)  # re-reads /proc/sys/vm too
         except ConfigError as exc:
             self.stats.config_reload_ok = False
             logs.event(
@@ -150,6 +217,10 @@ class Daemon:
             for snap in self.history:
                 self.extremes.add(snap)
         logs.set_level(new.log_level)
+        self.engine.replace_rules(new_rules.rules, new_rules.vocabulary)
+        self.tracker.reconfigure(new.levels)
+        self.ruleset = new_rules
+        self._log_skipped_rules()
         self.config = new
         self.stats.config_reload_ok = True
         self.stats.config_reload_success_time = time.time()
@@ -164,7 +235,10 @@ class Daemon:
         self.notifier.reloaded(self._status())
 
     def _status(self) -> str:
-        return status_line(self.latest.snapshot) if self.latest else "starting"
+        if self.latest is None:
+            return "starting"
+        firing = tuple(rule.name for rule in self.latest.rules if rule.state == FIRING)
+        return status_line(self.latest.snapshot, self.latest.pressure_level, firing)
 
     # -- the loop -----------------------------------------------------------------------------------------
     def _housekeeping(self, now: float) -> None:
@@ -173,12 +247,8 @@ class Daemon:
         if watchdog is not None and now - self._last_watchdog >= watchdog / 4:
             self.notifier.watchdog()
             self._last_watchdog = now
-        if (
-            self.notifier.enabled
-            and self.latest is not None
-            and now - self._last_status >= STATUS_EVERY_SECONDS
-        ):
-            self.notifier.status(status_line(self.latest.snapshot))
+        if self.notifier.enabled and self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
+            self.notifier.status(self._status())
             self._last_status = now
 
     def _wait_until(self, deadline: float) -> None:
@@ -217,6 +287,7 @@ class Daemon:
             config=self.config.source,
         )
 
+        self._log_skipped_rules()
         self.sample_once()
         self.notifier.ready(self._status())
         next_due = time.monotonic() + self.config.interval_seconds

@@ -40,11 +40,7 @@ class Diff:
     @property
     def same_boot(self) -> bool:
         # Unknown boot ids (a procfs tree without sys/) are assumed to match; counter resets still show.
-        return (
-            self.before.boot_id is None
-            or self.after.boot_id is None
-            or (self.before.boot_id == self.after.boot_id)
-        )
+        return self.before.boot_id is None or self.after.boot_id is None or (self.before.boot_id == self.after.boot_id)
 
     @property
     def seconds(self) -> float:
@@ -82,9 +78,7 @@ class Diff:
         if b is None or a is None:
             return []
         return [
-            Change(name, b[name], a[name], self._rate(b[name], a[name]))
-            for name in a
-            if name in b and is_counter(name)
+            Change(name, b[name], a[name], self._rate(b[name], a[name])) for name in a if name in b and is_counter(name)
         ]
 
     def vmstat_gauges(self) -> list[Change]:
@@ -126,9 +120,7 @@ class Diff:
         for name in SUMMARY_FIELDS[2:]:
             if name in changes:
                 parts.append(f"{name} {fmt.signed_kb(int(changes[name].change))}")
-        return f"over {fmt.duration(self.seconds)}: " + (
-            ", ".join(parts) if parts else "no meminfo to compare"
-        )
+        return f"over {fmt.duration(self.seconds)}: " + (", ".join(parts) if parts else "no meminfo to compare")
 
     def summary_text(self) -> str:
         """Several lines: every changed meminfo field, the derived values, busy counters, PSI."""
@@ -155,33 +147,24 @@ class Diff:
             lines += ["", "meminfo: no field changed"]
         gone, new = self.meminfo_only_in()
         if gone or new:
-            lines.append(
-                f"  fields only before: {', '.join(gone) or '-'}; only after: {', '.join(new) or '-'}"
-            )
+            lines.append(f"  fields only before: {', '.join(gone) or '-'}; only after: {', '.join(new) or '-'}")
         derived = self.derived()
         if derived:
             rows = []
             for c in derived:
                 if DERIVED[c.name].unit == "ratio":
-                    rows.append(
-                        [c.name, fmt.percent(c.before), fmt.percent(c.after), fmt.signed_percent(c.change)]
-                    )
+                    rows.append([c.name, fmt.percent(c.before), fmt.percent(c.after), fmt.signed_percent(c.change)])
                 else:
                     rows.append(_bytes_row(c))
             lines += ["", "derived", fmt.table(rows, header=["value", "before", "after", "change"])]
         busy = [c for c in self.vmstat_counters() if c.change]
         if busy:
             busy.sort(key=lambda c: c.change, reverse=True)
-            rows = [
-                [c.name, f"{int(c.change):+,}", fmt.rate(c.rate) if c.rate is not None else "-"] for c in busy
-            ]
+            rows = [[c.name, f"{int(c.change):+,}", fmt.rate(c.rate) if c.rate is not None else "-"] for c in busy]
             lines += ["", "vmstat counters that moved", fmt.table(rows, header=["counter", "change", "rate"])]
         stalls = self.pressure_stall()
         if stalls:
-            rows = [
-                [c.name, f"{c.change:.3f} s", fmt.percent(c.rate) if c.rate is not None else "-"]
-                for c in stalls
-            ]
+            rows = [[c.name, f"{c.change:.3f} s", fmt.percent(c.rate) if c.rate is not None else "-"] for c in stalls]
             lines += [
                 "",
                 "memory pressure stall (PSI)",
@@ -191,10 +174,7 @@ class Diff:
 
     def to_dict(self) -> dict[str, Any]:
         def changes(items: list[Change]) -> dict[str, dict[str, Any]]:
-            return {
-                c.name: {"before": c.before, "after": c.after, "change": c.change, "rate": c.rate}
-                for c in items
-            }
+            return {c.name: {"before": c.before, "after": c.after, "change": c.change, "rate": c.rate} for c in items}
 
         gone, new = self.meminfo_only_in()
         return {

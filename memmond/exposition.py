@@ -22,11 +22,13 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.samples import Sample
 
 from memmond import __version__
 from memmond.history import EXTREMES
+from memmond.rules.levels import LEVELS
 from memmond.snapshot import DERIVED, SOURCES, Snapshot
-from memmond.sources import pressure
+from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
 
@@ -36,9 +38,7 @@ SAMPLE_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.00
 
 # Tokens promtool reads as abbreviated units (checked against promtool 2.x); kernel field names contain
 # some of them with other meanings ("sec" is KVM's secondary page tables).
-_UNIT_LIKE_TOKENS = frozenset(
-    {"b", "d", "gb", "h", "kb", "m", "mb", "ms", "ns", "pb", "s", "sec", "tb", "us"}
-)
+_UNIT_LIKE_TOKENS = frozenset({"b", "d", "gb", "h", "kb", "m", "mb", "ms", "ns", "pb", "s", "sec", "tb", "us"})
 _SPELLED_OUT = {"sec": "secondary"}
 
 
@@ -93,8 +93,7 @@ def _spec_list() -> list[MetricSpec]:
         MetricSpec(
             "memmond_pressure_stall_seconds_total",
             "counter",
-            "Time tasks stalled on memory (PSI total). some: at least one task; full: all non-idle "
-            "tasks at once.",
+            "Time tasks stalled on memory (PSI total). some: at least one task; full: all non-idle tasks at once.",
             ("kind",),
         ),
         MetricSpec(
@@ -124,9 +123,7 @@ def _spec_list() -> list[MetricSpec]:
             )
         )
     specs += [
-        MetricSpec(
-            "memmond_extremes_window_seconds", "gauge", "Window of the *_min_bytes and *_max_bytes metrics."
-        ),
+        MetricSpec("memmond_extremes_window_seconds", "gauge", "Window of the *_min_bytes and *_max_bytes metrics."),
         MetricSpec(
             "memmond_build_info",
             "gauge",
@@ -169,6 +166,39 @@ def _spec_list() -> list[MetricSpec]:
             ("source",),
         ),
         MetricSpec(
+            "memmond_pressure_level",
+            "gauge",
+            "1 for the current memory pressure level (low, medium, high, critical), 0 for the others.",
+            ("level",),
+        ),
+        MetricSpec(
+            "memmond_pressure_level_changes_total", "counter", "Changes of the pressure level, by new level.", ("to",)
+        ),
+        MetricSpec(
+            "memmond_rule_active",
+            "gauge",
+            "1 while the rule fires. Carries the rule's own labels from the config too.",
+            ("rule", "severity"),
+        ),
+        MetricSpec(
+            "memmond_rule_pending",
+            "gauge",
+            "1 while the rule's expression holds but its 'for' has not passed yet.",
+            ("rule",),
+        ),
+        MetricSpec(
+            "memmond_rule_events_total",
+            "counter",
+            "Times the rule started firing since memmond started.",
+            ("rule", "severity"),
+        ),
+        MetricSpec(
+            "memmond_rules_loaded",
+            "gauge",
+            "Rules evaluated at every sample, by origin (builtin or config).",
+            ("origin",),
+        ),
+        MetricSpec(
             "memmond_config_last_reload_successful",
             "gauge",
             "1 when the last config (re)load succeeded, 0 when the last reload was rejected.",
@@ -179,6 +209,9 @@ def _spec_list() -> list[MetricSpec]:
             "Unix time of the last successful config load.",
         ),
     ]
+    for knob, (metric, _, what) in vmtunables.METRICS.items():
+        unit_note = "" if knob == metric else f" (/proc/sys/vm/{knob})"
+        specs.append(MetricSpec(f"{PREFIX}vm_{metric}", "gauge", what + unit_note))
     return specs
 
 
@@ -201,14 +234,13 @@ def catalogue_markdown() -> str:
 class SelfStats:
     samples_total: int = 0
     samples_skipped_total: int = 0
-    duration_bucket_counts: list[int] = field(
-        default_factory=lambda: [0] * (len(SAMPLE_DURATION_BUCKETS) + 1)
-    )
+    duration_bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(SAMPLE_DURATION_BUCKETS) + 1))
     duration_sum: float = 0.0
     source_errors_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
     lines_skipped_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
     config_reload_ok: bool = True
     config_reload_success_time: float = 0.0
+    level_changes_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
 
     def observe(self, snap: Snapshot) -> None:
         self.samples_total += 1
@@ -237,15 +269,14 @@ class SelfStats:
             dict(self.lines_skipped_total),
             self.config_reload_ok,
             self.config_reload_success_time,
+            dict(self.level_changes_total),
         )
 
 
 # -- families -------------------------------------------------------------------------------------------
 
 
-def _gauge(
-    name: str, value: float | None = None, labels: Iterable[str] = (), unit: str = ""
-) -> GaugeMetricFamily:
+def _gauge(name: str, value: float | None = None, labels: Iterable[str] = (), unit: str = "") -> GaugeMetricFamily:
     return GaugeMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None, unit=unit)
 
 
@@ -342,6 +373,35 @@ def _self_families(pub: Published) -> Iterator[Metric]:
     )
 
 
+def _rule_families(pub: Published) -> Iterator[Metric]:
+    active = _gauge("memmond_rule_active")
+    for rule in pub.rules:
+        labels = {"rule": rule.name, "severity": rule.severity, **dict(rule.labels)}
+        active.samples.append(Sample("memmond_rule_active", labels, 1.0 if rule.state == "firing" else 0.0))
+    yield active
+    pending = _gauge("memmond_rule_pending", labels=("rule",))
+    events = _counter("memmond_rule_events_total", labels=("rule", "severity"))
+    loaded = _gauge("memmond_rules_loaded", labels=("origin",))
+    for rule in pub.rules:
+        pending.add_metric([rule.name], 1.0 if rule.state == "pending" else 0.0)
+        events.add_metric([rule.name, rule.severity], rule.events_total)
+    for origin in ("builtin", "config"):
+        loaded.add_metric([origin], sum(1 for rule in pub.rules if rule.origin == origin))
+    yield from (pending, events, loaded)
+
+    level = _gauge("memmond_pressure_level", labels=("level",))
+    changes = _counter("memmond_pressure_level_changes_total", labels=("to",))
+    for name in LEVELS:
+        level.add_metric([name], 1.0 if name == pub.pressure_level else 0.0)
+        changes.add_metric([name], pub.stats.level_changes_total[name])
+    yield from (level, changes)
+
+    for knob, value in pub.tunables.items():
+        metric, factor, _ = vmtunables.METRICS[knob]
+        unit = "bytes" if metric.endswith("_bytes") else "seconds" if metric.endswith("_seconds") else ""
+        yield _gauge(f"{PREFIX}vm_{metric}", value * factor, unit=unit)
+
+
 def build_families(pub: Published) -> list[Metric]:
     snap = pub.snapshot
     families: list[Metric] = [*_meminfo_families(snap), *_vmstat_families(snap), *_pressure_families(snap)]
@@ -355,12 +415,11 @@ def build_families(pub: Published) -> list[Metric]:
             )
         )
     if snap.meminfo is not None:
-        families.append(
-            _gauge("memmond_memory_available_estimated", 1 if snap.mem_available_estimated else 0)
-        )
+        families.append(_gauge("memmond_memory_available_estimated", 1 if snap.mem_available_estimated else 0))
     for name, value in pub.extremes.items():
         families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
     families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
+    families.extend(_rule_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -375,6 +434,18 @@ class _Families:
         return self._families
 
 
+@dataclass(frozen=True)
+class RuleStatus:
+    """One rule as the latest sample left it (a copy: the engine keeps mutating its own state)."""
+
+    name: str
+    severity: str
+    origin: str
+    labels: tuple[tuple[str, str], ...]
+    state: str
+    events_total: int
+
+
 @dataclass
 class Published:
     """Everything one sample exposes. Immutable once published, except the render cache."""
@@ -384,6 +455,9 @@ class Published:
     extremes_window_seconds: float
     interval_seconds: float
     stats: SelfStats
+    rules: tuple[RuleStatus, ...] = ()
+    pressure_level: str = "low"
+    tunables: dict[str, int] = field(default_factory=dict)
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Metric] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

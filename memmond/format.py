@@ -63,17 +63,17 @@ def rate(per_second: float, unit: str = "/s") -> str:
 
 
 def duration(seconds: float) -> str:
-    """2.5 -> '2.5 s', 90 -> '1m 30s', 7380 -> '2h 3m'."""
+    """2.5 -> '2.5 s', 90 -> '1m 30s', 300 -> '5m', 7380 -> '2h 3m'."""
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes}m {secs}s"
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours}h {minutes}m"
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
+    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def table(
@@ -96,9 +96,6 @@ def table(
     pad = " " * indent
     out = []
     for row in all_rows:
-        cells = [
-            cell.ljust(w) if a == "l" else cell.rjust(w)
-            for cell, w, a in zip(row, widths, align, strict=False)
-        ]
+        cells = [cell.ljust(w) if a == "l" else cell.rjust(w) for cell, w, a in zip(row, widths, align, strict=False)]
         out.append((pad + "  ".join(cells)).rstrip())
     return "\n".join(out)

@@ -26,6 +26,11 @@ class History:
             self._ring = deque(self._ring, maxlen=size)
 
     @property
+    def samples(self) -> deque[Snapshot]:
+        """The ring itself, oldest first: indexable at both ends and reversible, for rule windows."""
+        return self._ring
+
+    @property
     def size(self) -> int:
         return self._ring.maxlen or 0
 
@@ -47,9 +52,7 @@ class WindowExtreme:
 
     def __init__(self, window: float, keep_max: bool) -> None:
         self.window = window
-        self._better: Callable[[float, float], bool] = (
-            (lambda a, b: a >= b) if keep_max else (lambda a, b: a <= b)
-        )
+        self._better: Callable[[float, float], bool] = (lambda a, b: a >= b) if keep_max else (lambda a, b: a <= b)
         self._entries: deque[tuple[float, float]] = deque()  # (time, value), values monotonic
 
     def add(self, now: float, value: float) -> None:
@@ -89,9 +92,7 @@ class Extremes:
 
     def __init__(self, window: float) -> None:
         self.window = window
-        self._trackers = {
-            name: WindowExtreme(window, keep_max) for name, (keep_max, _, _) in EXTREMES.items()
-        }
+        self._trackers = {name: WindowExtreme(window, keep_max) for name, (keep_max, _, _) in EXTREMES.items()}
 
     def add(self, snap: Snapshot) -> None:
         for name, (_, getter, _) in EXTREMES.items():

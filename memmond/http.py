@@ -148,9 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {"Content-Encoding": "gzip"} if gzip_ok else {}
         self._send(200, body, content_type, extra)
 
-    def _send(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -26,6 +26,10 @@ MESSAGE_IDS = {
     "source_down": "e43d32f829174a65a7c14d14ecb77b98",
     "source_up": "16eef8e7bb814c7488feecb523b8edca",
     "journal_unreachable": "068d94f153bb4f16b01f1836df427569",
+    "rule_firing": "9cb48291fae442ab836fb3ee917cda34",
+    "rule_resolved": "2f78389d9212436db919ef0b64cafbfe",
+    "rule_pending": "1e08662fb06d442faf38b10c3399ef05",
+    "pressure_level": "dedd74a8afc84880822ff4f3f00ad402",
 }
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 RETRY_JOURNAL_SECONDS = 60.0
@@ -34,7 +38,7 @@ _JOURNAL_FIELD = re.compile(r"^[A-Z0-9][A-Z0-9_]*$")
 log = logging.getLogger("memmond")
 
 
-def event(level: int, name: str, message: str, *args: object, **fields: object) -> None:
+def event(level: int, name: str, message: str, /, *args: object, **fields: object) -> None:
     """Log one event: `fields` become MEMMOND_<NAME> journal fields (and key=value on stderr)."""
     extra: dict[str, Any] = {"MEMMOND_EVENT": name}
     if name in MESSAGE_IDS:
@@ -99,9 +103,7 @@ class _JournalSender:
     @staticmethod
     def _stderr(message: str, fields: dict[str, Any]) -> None:
         extras = " ".join(
-            f"{k[8:].lower()}={v}"
-            for k, v in fields.items()
-            if k.startswith("MEMMOND_") and k != "MEMMOND_EVENT"
+            f"{k[8:].lower()}={v}" for k, v in fields.items() if k.startswith("MEMMOND_") and k != "MEMMOND_EVENT"
         )
         sys.stderr.write(f"memmond: {message}" + (f" [{extras}]" if extras else "") + "\n")
         sys.stderr.flush()

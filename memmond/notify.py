@@ -17,12 +17,7 @@ class Notifier:
         usec = os.environ.get("WATCHDOG_USEC")
         watchdog_pid = os.environ.get("WATCHDOG_PID")
         # WATCHDOG_PID, when set, names the process systemd expects pings from; a child must not ping.
-        if (
-            usec
-            and usec.isdigit()
-            and int(usec) > 0
-            and (not watchdog_pid or watchdog_pid == str(os.getpid()))
-        ):
+        if usec and usec.isdigit() and int(usec) > 0 and (not watchdog_pid or watchdog_pid == str(os.getpid())):
             self.watchdog_seconds = int(usec) / 1_000_000
 
     def _send(self, state: str) -> None:

@@ -7,8 +7,10 @@ check the text without running a subprocess.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from memmond import format as fmt
+from memmond.rules.levels import level_of
 from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure
 from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
@@ -30,7 +32,103 @@ def _bytes_cells(value: float) -> list[str]:
     return [fmt.kb(int(value)), fmt.iec(value)]
 
 
-def show(snap: Snapshot) -> str:
+# Typical writeback speed used to turn the dirty limit into seconds of I/O: a SATA SSD or a fast disk.
+ASSUMED_WRITEBACK_BYTES_PER_SECOND = 200 * 1000 * 1000
+DEFAULTS = {"dirty_expire_centisecs": 3000, "vfs_cache_pressure": 100, "watermark_scale_factor": 10}
+
+
+def tuning_notes(tunables: Mapping[str, int], snap: Snapshot) -> list[tuple[str, str, str]]:
+    """(setting, value, note) for every /proc/sys/vm setting read; the note says what the value means for
+    this machine when it is unusual, and is empty when it is the ordinary default."""
+    rows: list[tuple[str, str, str]] = []
+    total = snap.mem_total or 0
+    available = snap.mem_available or 0
+    swap = snap.mem_field("SwapTotal") or 0
+
+    def add(knob: str, value: str, note: str = "") -> None:
+        if knob in tunables:
+            rows.append((f"vm.{knob}", value, note))
+
+    t = tunables
+    limit = t.get("dirty_bytes") or (t.get("dirty_ratio", 0) / 100 * available)
+    background = t.get("dirty_background_bytes") or (t.get("dirty_background_ratio", 0) / 100 * available)
+    seconds = limit / ASSUMED_WRITEBACK_BYTES_PER_SECOND
+    dirty_note = f"writers are throttled at about {fmt.iec(limit)} dirty"
+    if seconds > 30:
+        dirty_note += (
+            f": {seconds:.0f} s of writeback at 200 MB/s; a slow disk stalls writers long before "
+            "that limit, consider vm.dirty_bytes"
+        )
+    if t.get("dirty_bytes"):
+        add("dirty_bytes", fmt.iec(t["dirty_bytes"]), dirty_note)
+    else:
+        add("dirty_ratio", f"{t.get('dirty_ratio')} %", dirty_note)
+    background_note = f"background writeback starts at about {fmt.iec(background)} dirty"
+    if background >= limit > 0:
+        background_note = "at or above the throttling limit: background writeback never gets ahead of writers"
+    if t.get("dirty_background_bytes"):
+        add("dirty_background_bytes", fmt.iec(t["dirty_background_bytes"]), background_note)
+    else:
+        add("dirty_background_ratio", f"{t.get('dirty_background_ratio')} %", background_note)
+    if "dirty_expire_centisecs" in t:
+        expire = t["dirty_expire_centisecs"] / 100
+        note = (
+            ""
+            if t["dirty_expire_centisecs"] == DEFAULTS["dirty_expire_centisecs"]
+            else (f"dirty data waits up to {expire:g} s before writeback (default 30 s)")
+        )
+        add("dirty_expire_centisecs", str(t["dirty_expire_centisecs"]), note)
+    if "swappiness" in t:
+        if not swap:
+            note = "no swap configured: anonymous memory cannot be reclaimed, only file cache"
+        elif t["swappiness"] == 0:
+            note = "swap only to avoid OOM: file cache is dropped first, almost always"
+        elif t["swappiness"] >= 100:
+            note = "anonymous memory is swapped as readily as file cache is dropped, or more"
+        else:
+            note = ""
+        add("swappiness", str(t["swappiness"]), note)
+    if "vfs_cache_pressure" in t:
+        value = t["vfs_cache_pressure"]
+        note = (
+            ""
+            if value == 100
+            else (
+                "dentry and inode caches are reclaimed more aggressively than page cache"
+                if value > 100
+                else "dentry and inode caches are kept in preference to page cache"
+            )
+        )
+        add("vfs_cache_pressure", str(value), note)
+    if "min_free_kbytes" in t:
+        reserve = t["min_free_kbytes"] * 1024
+        note = f"{fmt.iec(reserve)} kept free"
+        if total and reserve > 0.05 * total:
+            note += f": {fmt.percent(reserve / total)} of memory, unusually large"
+        add("min_free_kbytes", str(t["min_free_kbytes"]), note)
+    if "watermark_scale_factor" in t:
+        value = t["watermark_scale_factor"]
+        note = (
+            ""
+            if value == DEFAULTS["watermark_scale_factor"]
+            else (f"kswapd wakes {value / 100:g} % of memory before the low watermark (default 0.1 %)")
+        )
+        add("watermark_scale_factor", str(value), note)
+    if "overcommit_memory" in t:
+        mode = t["overcommit_memory"]
+        commit_limit = snap.mem_field("CommitLimit")
+        note = {
+            0: "heuristic overcommit (the default)",
+            1: "always overcommit: allocations never fail, the OOM killer decides",
+            2: f"strict: allocations fail past CommitLimit ({fmt.iec(commit_limit or 0)})",
+        }.get(mode, "unknown mode")
+        add("overcommit_memory", str(mode), note)
+        if mode == 2:
+            add("overcommit_ratio", f"{t.get('overcommit_ratio')} %", "share of RAM in CommitLimit, plus swap")
+    return rows
+
+
+def show(snap: Snapshot, tunables: Mapping[str, int] | None = None) -> str:
     out = [f"memmond show  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(snap.wall_time))}"]
 
     derived = snap.derived()
@@ -55,6 +153,8 @@ def show(snap: Snapshot) -> str:
             if name in derived:
                 rows.append([label, *_bytes_cells(derived[name]), DERIVED[name].formula])
         out += ["", "Summary", fmt.table(rows, align="lrrl")]
+        level, reason = level_of(snap)
+        out.append(f"  pressure level: {level} ({reason}; default thresholds, no history)")
 
         rows = [
             [name, *_bytes_cells(snap.meminfo[name]), meaning]
@@ -80,6 +180,9 @@ def show(snap: Snapshot) -> str:
     else:
         out.append(f"  unavailable: {snap.errors.get(pressure.SOURCE, 'not read')}")
 
+    if tunables:
+        out += ["", "Tuning (/proc/sys/vm)", fmt.table(tuning_notes(tunables, snap), align="lrl")]
+
     if snap.meminfo is not None:
         rows = []
         for name, value in snap.meminfo.items():
@@ -103,9 +206,7 @@ def process(proc: ProcessMemory) -> str:
         f"process {status.pid} ({status.name})  state {status.state or '?'}"
         f"  threads {status.threads if status.threads is not None else '?'}"
     ]
-    rows = [
-        [name, *_bytes_cells(status.memory[name])] for name in STATUS_MEMORY_FIELDS if name in status.memory
-    ]
+    rows = [[name, *_bytes_cells(status.memory[name])] for name in STATUS_MEMORY_FIELDS if name in status.memory]
     if proc.rollup is not None:
         for name in ("Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "SwapPss"):
             if name in proc.rollup.memory:

@@ -112,9 +112,7 @@ class Snapshot:
             doc["meminfo_order"] = list(self.meminfo)
         if self.pressure is not None:
             doc["pressure"] = {
-                kind: _stall_to_dict(line)
-                for kind in pressure.KINDS
-                if (line := self.pressure.line(kind)) is not None
+                kind: _stall_to_dict(line) for kind in pressure.KINDS if (line := self.pressure.line(kind)) is not None
             }
         return doc
 

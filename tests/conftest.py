@@ -23,9 +23,7 @@ def fixture_pid(tree: Path) -> int:
     return pid
 
 
-def run_memmond(
-    *args: str, timeout: float = 30, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def run_memmond(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the installed program exactly as a user would (python -m memmond == console script)."""
     full_env = {k: v for k, v in os.environ.items() if k != "MEMMOND_PROCFS"}
     full_env.update(env or {})
@@ -78,8 +76,7 @@ class RunningDaemon:
         full_env = {
             k: v
             for k, v in os.environ.items()
-            if k
-            not in ("MEMMOND_PROCFS", "NOTIFY_SOCKET", "WATCHDOG_USEC", "INVOCATION_ID", "JOURNAL_STREAM")
+            if k not in ("MEMMOND_PROCFS", "NOTIFY_SOCKET", "WATCHDOG_USEC", "INVOCATION_ID", "JOURNAL_STREAM")
         }
         full_env.update(self.env or {})
         self.proc = subprocess.Popen(
@@ -148,9 +145,7 @@ class RunningDaemon:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"memmond exited with {self.proc.returncode} waiting for {what}:\n{self.stderr()}"
-                )
+                raise AssertionError(f"memmond exited with {self.proc.returncode} waiting for {what}:\n{self.stderr()}")
             if condition():
                 return
             time.sleep(0.05)

@@ -36,10 +36,7 @@ def test_show_prints_every_meminfo_field_of_a_fixture_in_kb() -> None:
 
 def test_show_matches_the_real_proc_meminfo_read_in_the_same_second() -> None:
     result = run_memmond("show", "--json")
-    real = {
-        name: (number * 1024 if is_kb else number)
-        for name, number, is_kb in _meminfo_lines(Path("/proc/meminfo"))
-    }
+    real = {name: (number * 1024 if is_kb else number) for name, number, is_kb in _meminfo_lines(Path("/proc/meminfo"))}
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     shown = {**doc["meminfo_bytes"], **doc["meminfo_counts"]}
@@ -54,9 +51,7 @@ def test_show_human_output_on_the_real_proc() -> None:
     result = run_memmond("show")
     assert result.returncode == 0, result.stderr
     mem_total = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
     )
     assert f"{mem_total:,} KB" in result.stdout
     assert fmt.iec(mem_total * 1024) in result.stdout

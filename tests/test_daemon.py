@@ -46,9 +46,7 @@ def test_metrics_expose_every_meminfo_field_of_this_kernel_and_pass_promtool() -
 
 def test_openmetrics_negotiation_and_gzip() -> None:
     with RunningDaemon() as daemon:
-        status, headers, body = daemon.get(
-            "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
-        )
+        status, headers, body = daemon.get("/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
         assert status == 200
         assert headers["content-type"].startswith("application/openmetrics-text")
         assert body.rstrip().endswith(b"# EOF")
@@ -64,9 +62,7 @@ def test_http_routes_methods_and_keep_alive() -> None:
 
     with RunningDaemon() as daemon:
         status, headers, body = daemon.get("/")
-        assert (
-            status == 200 and b'href="/metrics"' in body and headers["content-type"].startswith("text/html")
-        )
+        assert status == 200 and b'href="/metrics"' in body and headers["content-type"].startswith("text/html")
         assert daemon.get("/-/healthy")[0] == 200
         assert daemon.get("/-/ready")[0] == 200
         assert daemon.get("/nope")[0] == 404
@@ -164,10 +160,7 @@ def test_bad_config_at_start_is_a_clear_error_and_exit_1(tmp_path: Path) -> None
     with RunningDaemon("--config", str(config), wait_ready=False) as daemon:
         assert daemon.proc is not None
         assert daemon.proc.wait(10) == 1
-    assert (
-        f"memmond: error: {config}:1:11: interval: expected a duration like 30s, got 'soon'"
-        in daemon.stderr()
-    )
+    assert f"memmond: error: {config}:1:11: interval: expected a duration like 30s, got 'soon'" in daemon.stderr()
 
 
 def test_port_in_use_is_a_clear_error() -> None:
@@ -248,6 +241,73 @@ def test_window_extremes_are_exposed() -> None:
     assert metrics["memmond_extremes_window_seconds"] == 60
 
 
+# -- rules and pressure levels ---------------------------------------------------------------------------
+
+ALWAYS_RULE = (
+    "rules:\n"
+    "  - name: always\n"
+    "    expr: mem_total > 0\n"
+    "    for: 1s\n"
+    "    severity: warning\n"
+    "    labels: {team: infra}\n"
+    "    summary: 'Total memory {{ mem_total | bytes }}'\n"
+)
+ACTIVE = 'memmond_rule_active{rule="always",severity="warning",team="infra"}'
+EVENTS = 'memmond_rule_events_total{rule="always",severity="warning"}'
+
+
+def test_a_rule_that_is_always_true_fires_once_and_survives_reloads(tmp_path: Path) -> None:
+    config = tmp_path / "memmond.yaml"
+    config.write_text("interval: 200ms\n" + ALWAYS_RULE)
+    with RunningDaemon("--config", str(config)) as daemon:
+        assert daemon.proc is not None
+        metrics = daemon.metrics()
+        assert metrics['memmond_rule_pending{rule="always"}'] == 1  # for: 1s not passed yet
+        assert metrics[ACTIVE] == 0
+        daemon.wait_for(lambda: daemon.metrics()[ACTIVE] == 1, 5, "the rule firing")
+        assert daemon.metrics()[EVENTS] == 1
+        assert daemon.metrics()['memmond_rules_loaded{origin="config"}'] == 1
+        daemon.wait_for(lambda: "rule always firing: Total memory" in daemon.stderr(), 5, "the firing log line")
+
+        config.write_text("interval: 300ms\n" + ALWAYS_RULE)  # the rule itself unchanged: state kept
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.metrics()["memmond_sample_interval_seconds"] == 0.3, 5, "good reload")
+        config.write_text("interval: [broken\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.metrics()["memmond_config_last_reload_successful"] == 0, 5, "bad reload")
+        time.sleep(0.7)
+        metrics = daemon.metrics()
+        assert metrics[ACTIVE] == 1 and metrics[EVENTS] == 1  # still firing, no second event
+        assert daemon.stderr().count("rule always firing") == 1
+        assert "invalid YAML" in daemon.stderr()
+
+
+def test_pressure_level_follows_configured_thresholds(tmp_path: Path) -> None:
+    config = tmp_path / "memmond.yaml"
+    # This machine has less than 99.9 % of its memory available, so it is at least "medium" here,
+    # where the seed's defaults say "low".
+    config.write_text("interval: 200ms\npressure:\n  levels:\n    medium: {enter: 99.9%, exit: 99.95%}\n")
+    with RunningDaemon("--config", str(config)) as daemon:
+        metrics = daemon.metrics()
+        assert metrics['memmond_pressure_level{level="medium"}'] == 1
+        assert metrics['memmond_pressure_level{level="low"}'] == 0
+        assert metrics['memmond_pressure_level_changes_total{to="medium"}'] == 1
+        daemon.wait_for(lambda: "memory pressure low -> medium" in daemon.stderr(), 5, "the level change logged")
+    with RunningDaemon() as default:
+        assert default.metrics()['memmond_pressure_level{level="low"}'] == 1
+
+
+def test_tunables_are_exported_in_base_units() -> None:
+    with RunningDaemon() as daemon:
+        metrics = daemon.metrics()
+    dirty_ratio = int(Path("/proc/sys/vm/dirty_ratio").read_text())
+    assert metrics["memmond_vm_dirty_ratio"] == pytest.approx(dirty_ratio / 100)
+    expire = int(Path("/proc/sys/vm/dirty_expire_centisecs").read_text())
+    assert metrics["memmond_vm_dirty_expire_seconds"] == pytest.approx(expire / 100)
+    assert metrics["memmond_vm_min_free_bytes"] == int(Path("/proc/sys/vm/min_free_kbytes").read_text()) * 1024
+    assert metrics['memmond_rules_loaded{origin="builtin"}'] == 16
+
+
 # -- systemd notify protocol -----------------------------------------------------------------------------
 
 
@@ -281,7 +341,7 @@ def test_sd_notify_ready_watchdog_status_stopping(tmp_path: Path) -> None:
         ready = notify.receive_until(lambda m: "READY=1" in m, timeout=10)
         # READY comes only once the port answers and the first sample is in.
         assert daemon.get("/-/ready")[0] == 200
-        assert "STATUS=available " in ready
+        assert "STATUS=pressure low; available " in ready
 
         pings = 0
         start = time.monotonic()
@@ -290,7 +350,7 @@ def test_sd_notify_ready_watchdog_status_stopping(tmp_path: Path) -> None:
             pings += 1
         assert pings >= 4  # every WATCHDOG_USEC/4 = 100 ms
 
-        notify.receive_until(lambda m: m.startswith("STATUS=available"), timeout=3)
+        notify.receive_until(lambda m: m.startswith("STATUS=pressure "), timeout=3)
 
         assert daemon.proc is not None
         daemon.proc.send_signal(signal.SIGHUP)
@@ -354,16 +414,16 @@ def _journal_entries(**match: str) -> list[dict[str, str]]:
 def test_journald_gets_structured_entries_and_a_dead_journald_falls_back(journald, tmp_path: Path) -> None:
     tree = tmp_path / "proc"
     shutil.copytree(OLD_4_19, tree)  # no PSI: a source_down event to look for
-    with RunningDaemon("--log-target", "journal", "--procfs", str(tree)) as daemon:
+    config = tmp_path / "memmond.yaml"
+    config.write_text("interval: 200ms\n" + ALWAYS_RULE)
+    with RunningDaemon("--log-target", "journal", "--procfs", str(tree), "--config", str(config)) as daemon:
         assert daemon.proc is not None
         pid = str(daemon.proc.pid)
 
         def logged(event: str) -> list[dict[str, str]]:
             return _journal_entries(SYSLOG_IDENTIFIER="memmond", _PID=pid, MEMMOND_EVENT=event)
 
-        daemon.wait_for(
-            lambda: bool(logged("started")) and bool(logged("source_down")), 10, "journal entries"
-        )
+        daemon.wait_for(lambda: bool(logged("started")) and bool(logged("source_down")), 10, "journal entries")
         (started,) = logged("started")
         assert started["MESSAGE_ID"] == "7a95847dd21c468ab9f3a7778541fa75"
         assert started["PRIORITY"] == "6"
@@ -371,6 +431,18 @@ def test_journald_gets_structured_entries_and_a_dead_journald_falls_back(journal
         assert started["MESSAGE"].startswith("memmond 0.")
         (down,) = logged("source_down")
         assert down["MEMMOND_SOURCE"] == "pressure" and "does not exist" in down["MEMMOND_REASON"]
+
+        def always_firing() -> list[dict[str, str]]:
+            return [e for e in logged("rule_firing") if e["MEMMOND_RULE"] == "always"]
+
+        daemon.wait_for(lambda: bool(always_firing()), 10, "the rule_firing entry")
+        (firing,) = always_firing()
+        assert firing["MESSAGE_ID"] == "9cb48291fae442ab836fb3ee917cda34"
+        assert firing["PRIORITY"] == "4"  # severity warning
+        assert firing["MEMMOND_RULE"] == "always" and firing["MEMMOND_STATE"] == "firing"
+        assert float(firing["MEMMOND_VALUE"]) == 8069392 * 1024  # MemTotal of the 4.19 tree
+        assert firing["MEMMOND_LABEL_TEAM"] == "infra"
+        assert firing["MESSAGE"] == "rule always firing: Total memory 7.7 GiB"
 
         # journald goes away, its socket file stays: sends now fail with ConnectionRefusedError.
         journald.terminate()

@@ -48,7 +48,8 @@ def test_signed_iec_and_percentages() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(2.5, "2.5 s"), (90, "1m 30s"), (7380, "2h 3m"), (200000, "2d 7h")]
+    ("seconds", "text"),
+    [(2.5, "2.5 s"), (90, "1m 30s"), (7380, "2h 3m"), (200000, "2d 7h"), (300, "5m"), (7200, "2h"), (172800, "2d")],
 )
 def test_duration(seconds: float, text: str) -> None:
     assert fmt.duration(seconds) == text

@@ -84,6 +84,13 @@ def test_rate_delta_and_window_functions() -> None:
     assert ev("deriv(anon_pages + sunreclaim, 10s)", h) == pytest.approx(0)
 
 
+def test_window_functions_have_no_value_until_the_history_covers_the_window() -> None:
+    h = [snap(t, dirty=MIB) for t in range(0, 3)]
+    with pytest.raises(NoData, match="does not reach back 120s"):
+        ev("min_over(dirty, 2m) > 0", h)
+    assert ev("min_over(dirty, 2s) > 0", h) == 1.0
+
+
 def test_rate_counts_a_counter_reset_as_restart_from_zero() -> None:
     h = [snap(0, pgmajfault=1000), snap(1, pgmajfault=1100), snap(2, pgmajfault=50), snap(3, pgmajfault=150)]
     assert ev("rate(pgmajfault, 3s)", h) == pytest.approx((100 + 50 + 100) / 3)
@@ -93,9 +100,7 @@ def test_deriv_is_least_squares_slope_per_second() -> None:
     values = [0, 3, 1, 5, 4]  # slope of the least-squares line through (t, v)
     h = [snap(t, anon=v * MIB) for t, v in enumerate(values)]
     mean_t, mean_v = 2, sum(values) / 5
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in enumerate(values)) / sum(
-        (t - mean_t) ** 2 for t in range(5)
-    )
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in enumerate(values)) / sum((t - mean_t) ** 2 for t in range(5))
     assert ev("deriv(anon_pages, 4s)", h) == pytest.approx(slope * MIB)
 
 
@@ -177,9 +182,7 @@ def test_every_name_of_the_current_kernel_is_unique_across_sources() -> None:
 
 
 def test_template_renders_values_and_rejects_unknown_names() -> None:
-    template = compile_template(
-        "Available {{ mem_available | bytes }} of {{mem_total|bytes}} ({{ value }})", VOCAB
-    )
+    template = compile_template("Available {{ mem_available | bytes }} of {{mem_total|bytes}} ({{ value }})", VOCAB)
     text = template.render(snap(0, available=GIB), VOCAB, 0.0625)
     assert text == "Available 1.0 GiB of 16.0 GiB (0.0625)"
     with pytest.raises(TemplateError, match="unknown name 'mem_avail'"):
@@ -242,9 +245,7 @@ def test_resolves_when_false_and_counts_each_firing() -> None:
 
 
 def test_clear_expression_gives_hysteresis_at_the_threshold() -> None:
-    engine = Engine(
-        [rule("low", "mem_available < 10% * mem_total", clear="mem_available > 15% * mem_total")], VOCAB
-    )
+    engine = Engine([rule("low", "mem_available < 10% * mem_total", clear="mem_available > 15% * mem_total")], VOCAB)
     ratios = [0.09, 0.11, 0.09, 0.12, 0.099, 0.14, 0.16, 0.09]  # hovering around 10 %
     events = run(engine, [snap(t, available=r * 16 * GIB) for t, r in enumerate(ratios)])
     assert events == [(0, "low", FIRING), (6, "low", "resolved"), (7, "low", FIRING)]
@@ -276,9 +277,7 @@ def test_reload_keeps_state_of_unchanged_rules_only() -> None:
 
 def test_transition_reports_value_and_summary() -> None:
     summary = compile_template("Available {{ mem_available | bytes }} of {{ mem_total | bytes }}", VOCAB)
-    engine = Engine(
-        [Rule("low", compile_expression("mem_available < 10% * mem_total", VOCAB), summary=summary)], VOCAB
-    )
+    engine = Engine([Rule("low", compile_expression("mem_available < 10% * mem_total", VOCAB), summary=summary)], VOCAB)
     (transition,) = engine.evaluate([snap(0, available=GIB)], 1.0)
     assert transition.value == GIB
     assert transition.summary == "Available 1.0 GiB of 16.0 GiB"
@@ -287,9 +286,7 @@ def test_transition_reports_value_and_summary() -> None:
 # -- pressure levels --------------------------------------------------------------------------------------
 
 
-def levels(
-    ratios: list[float], config: LevelConfig = DEFAULT_LEVELS, psi: list[float] | None = None
-) -> list[str]:
+def levels(ratios: list[float], config: LevelConfig = DEFAULT_LEVELS, psi: list[float] | None = None) -> list[str]:
     tracker = PressureTracker(config)
     out = []
     for t, ratio in enumerate(ratios):
@@ -344,3 +341,39 @@ def test_memtotal_zero_keeps_the_level() -> None:
 def test_custom_thresholds() -> None:
     config = LevelConfig((Threshold("medium", 0.999, 0.9995),), (PsiFloor("some", "10", 0.5, 0.4, "high"),))
     assert levels([0.99, 0.9999], config) == ["medium", "low"]
+
+
+def test_rolling_windows_agree_with_computing_from_the_history() -> None:
+    """The engine keeps per-series arrays instead of re-reading snapshots; both must give the same answer,
+    through gaps (a sample without vmstat), a counter reset and the history ring dropping old samples."""
+    from collections import deque
+
+    texts = [
+        "rate(pgmajfault, 5s)",
+        "deriv(dirty, 8s)",
+        "min_over(dirty, 3s)",
+        "max_over(anon_pages + dirty, 6s)",
+        "avg_over(dirty, 4s)",
+        "delta(dirty, 7s)",
+    ]
+    expressions = [compile_expression(text, VOCAB) for text in texts]
+    engine = Engine([Rule(f"r{i}", e) for i, e in enumerate(expressions)], VOCAB)
+    history: deque[Snapshot] = deque(maxlen=12)
+    counter = 0
+    for t in range(40):
+        counter = 5 if t == 20 else counter + 7 * t  # a reset at t=20
+        sample = snap(t, dirty=(t % 9) * MIB, pgmajfault=counter)
+        if t % 6 == 5:
+            sample = Snapshot(t, t, "boot", sample.meminfo, None, None, errors={"vmstat": "gone"})
+        history.append(sample)
+        engine.evaluate(history, 1.0)
+        direct = EvalContext(history, 1.0)
+        rolling = EvalContext(history, 1.0, engine._windows)
+        for text, expression in zip(texts, expressions, strict=True):
+            results = []
+            for ctx in (direct, rolling):
+                try:
+                    results.append(expression.evaluate(ctx))
+                except NoData:
+                    results.append("nodata")
+            assert results[0] == pytest.approx(results[1]), (t, text, results)

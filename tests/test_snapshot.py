@@ -73,9 +73,7 @@ def test_json_round_trip_keeps_every_value(tree: Path) -> None:
     assert back.meminfo is not None and snap.meminfo is not None
     assert list(back.meminfo.items()) == list(snap.meminfo.items())
     assert back.meminfo.count_fields == snap.meminfo.count_fields
-    assert (back.vmstat.as_dict() if back.vmstat else None) == (
-        snap.vmstat.as_dict() if snap.vmstat else None
-    )
+    assert (back.vmstat.as_dict() if back.vmstat else None) == (snap.vmstat.as_dict() if snap.vmstat else None)
     if snap.pressure is None:
         assert back.pressure is None
     else:
@@ -138,9 +136,7 @@ def test_diff_changes_and_counter_rates() -> None:
     derived = {c.name: c.change for c in diff.derived()}
     assert derived["page_cache"] == 100 * KIB
     line = diff.summary_line()
-    assert line == (
-        "over 2.0 s: MemFree -100 KB, MemAvailable 0 KB, page cache +100 KB, Dirty +64 KB, Writeback 0 KB"
-    )
+    assert line == ("over 2.0 s: MemFree -100 KB, MemAvailable 0 KB, page cache +100 KB, Dirty +64 KB, Writeback 0 KB")
 
 
 def test_diff_counter_reset_and_other_boot_give_no_rate() -> None:

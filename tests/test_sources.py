@@ -28,9 +28,7 @@ def test_meminfo_keeps_every_field_the_kernel_printed_in_order(tree: Path) -> No
 
 
 def test_meminfo_converts_kb_to_bytes_and_keeps_hugepage_counts() -> None:
-    info = meminfo.parse(
-        "MemTotal:       24684092 kB\nHugePages_Total:      12\nHugepagesize:       2048 kB\n"
-    )
+    info = meminfo.parse("MemTotal:       24684092 kB\nHugePages_Total:      12\nHugepagesize:       2048 kB\n")
     assert info["MemTotal"] == 24684092 * 1024
     assert info["HugePages_Total"] == 12
     assert info.is_count("HugePages_Total")
@@ -235,9 +233,7 @@ def test_process_status_and_rollup_from_a_capture() -> None:
     assert proc.status.name
     assert proc.status.memory["VmRSS"] > 0
     assert proc.status.memory["VmHWM"] >= proc.status.memory["VmRSS"]
-    assert proc.status.memory["VmRSS"] == sum(
-        proc.status.memory[k] for k in ("RssAnon", "RssFile", "RssShmem")
-    )
+    assert proc.status.memory["VmRSS"] == sum(proc.status.memory[k] for k in ("RssAnon", "RssFile", "RssShmem"))
     assert proc.rollup is not None and proc.rollup.pss is not None
     assert 0 < proc.rollup.pss <= proc.rollup.memory["Rss"]
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memmond.rules.expr import EvalContext, Expression, NoData
-from memmond.rules.names import Vocabulary
+from memmond.rules.expr import EvalContext, Expression, NoData, SeriesWindow
+from memmond.rules.names import Series, Vocabulary
 from memmond.rules.template import Template
 from memmond.snapshot import Snapshot
 
 SEVERITIES = ("info", "warning", "critical")
+UNBOUNDED_WINDOW = 1_000_000  # for histories that are plain lists (tests): keep everything
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 
 
@@ -75,6 +76,28 @@ class Engine:
         self.rules: list[Rule] = list(rules)
         self.vocabulary = vocabulary
         self.states: dict[str, RuleState] = {rule.name: RuleState() for rule in self.rules}
+        self._windows: dict[Series, SeriesWindow] = {}
+
+    def _window_series(self) -> set[Series]:
+        return {s for rule in self.rules for e in (rule.expr, rule.clear) if e for s in e.window_series}
+
+    def _update_windows(self, history: Sequence[Snapshot]) -> None:
+        """Feed the newest sample to every rolling window. A window that is new (first sample, reload) or
+        did not see the previous sample is filled from the whole history instead."""
+        newest = history[-1]
+        previous = history[-2].monotonic if len(history) > 1 else None
+        maxlen = getattr(history, "maxlen", None) or UNBOUNDED_WINDOW
+        wanted = self._window_series()
+        self._windows = {series: rolling for series, rolling in self._windows.items() if series in wanted}
+        for series in wanted:
+            rolling = self._windows.get(series)
+            if rolling is not None and rolling.last_seen == newest.monotonic:
+                continue
+            if rolling is None or rolling.maxlen != maxlen or rolling.last_seen != previous:
+                rolling = self._windows[series] = SeriesWindow(maxlen)
+                rolling.feed(history, series.get)
+            else:
+                rolling.feed((newest,), series.get)
 
     def replace_rules(self, rules: Sequence[Rule], vocabulary: Vocabulary) -> None:
         """A reload: rules whose name, expression and clear expression did not change keep their state
@@ -94,7 +117,8 @@ class Engine:
     def evaluate(self, history: Sequence[Snapshot], interval_seconds: float) -> list[Transition]:
         if not history:
             return []
-        ctx = EvalContext(history, interval_seconds)
+        self._update_windows(history)
+        ctx = EvalContext(history, interval_seconds, self._windows)
         now = ctx.now.monotonic
         transitions: list[Transition] = []
         for rule in self.rules:
@@ -117,9 +141,7 @@ class Engine:
                 transitions.append(Transition(rule, new_state, state.value, summary, ctx.now))
         return transitions
 
-    def _next(
-        self, rule: Rule, state: RuleState, holds: bool | None, ctx: EvalContext, now: float
-    ) -> str | None:
+    def _next(self, rule: Rule, state: RuleState, holds: bool | None, ctx: EvalContext, now: float) -> str | None:
         """The state to move to, or None to stay. `holds` None means no data."""
         if state.state == INACTIVE:
             if not holds:

@@ -18,9 +18,13 @@ seconds.
 from __future__ import annotations
 
 import ast
+import bisect
 import itertools
+import math
+import operator
 import re
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from memmond.rules.names import Series, Vocabulary
@@ -45,15 +49,53 @@ class NoData(Exception):
     """A value the expression needs is missing this time (source down, history too short)."""
 
 
-class EvalContext:
-    """What an expression sees: the history (oldest first, newest = now) and the sampling interval."""
+class SeriesWindow:
+    """One series' recent values as two parallel arrays (times ascending), appended once per sample.
 
-    def __init__(self, history: Sequence[Snapshot], interval_seconds: float) -> None:
+    A window query is a bisect and two slices, and the reductions over it (min, max, sums) run in C:
+    re-reading 1000 values out of 1000 snapshots at every sample cost ~0.4 ms per long-window rule."""
+
+    __slots__ = ("last_seen", "maxlen", "times", "values")
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self.times = array("d")
+        self.values = array("d")
+        self.last_seen: float | None = None  # time of the last sample fed, with or without a value
+
+    def feed(self, snapshots: Iterable[Snapshot], get: Callable[[Snapshot], float | None]) -> None:
+        for snap in snapshots:
+            value = get(snap)
+            if value is not None:
+                self.times.append(snap.monotonic)
+                self.values.append(float(value))
+            self.last_seen = snap.monotonic
+        excess = len(self.times) - self.maxlen
+        if excess > 0:
+            del self.times[:excess]
+            del self.values[:excess]
+
+    def since(self, horizon: float) -> tuple[array[float], array[float]]:
+        start = bisect.bisect_left(self.times, horizon)
+        return self.times[start:], self.values[start:]
+
+
+class EvalContext:
+    """What an expression sees: the history (oldest first, newest = now) and the sampling interval, plus
+    the rolling windows the engine keeps for the series its rules look back on."""
+
+    def __init__(
+        self,
+        history: Sequence[Snapshot],
+        interval_seconds: float,
+        windows: dict[Series, SeriesWindow] | None = None,
+    ) -> None:
         if not history:
             raise NoData("no samples yet")
         self.history = history
         self.now = history[-1]
         self.interval = interval_seconds
+        self.windows = windows or {}
         self.first_compare_value: float | None = None
 
     def current(self, series: Series) -> float:
@@ -62,19 +104,31 @@ class EvalContext:
             raise NoData(series.name)
         return float(value)
 
-    def window(self, series: Series, seconds: float) -> list[tuple[float, float]]:
-        """(time, value) of the samples within the last `seconds`, oldest first, the current included.
-        Tolerates half an interval of scheduling jitter at the far end."""
-        horizon = self.now.monotonic - seconds - self.interval / 2
-        points: list[tuple[float, float]] = []
+    def window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
+        """(times, values) of the samples within the last `seconds`, oldest first, the current included.
+        Tolerates half an interval of scheduling jitter at the far end.
+
+        No data until the history covers the window: "writeback stayed above zero for 2 minutes" must not
+        fire on the first two seconds of samples after a start."""
+        start = self.now.monotonic - seconds
+        if self.history[0].monotonic > start + self.interval / 2:
+            raise NoData(f"the history does not reach back {seconds:g}s yet")
+        horizon = start - self.interval / 2
+        rolling = self.windows.get(series)
+        if rolling is not None:
+            return rolling.since(horizon)
+        times: list[float] = []
+        values: list[float] = []
         for snap in reversed(self.history):
             if snap.monotonic < horizon:
                 break
             value = series.get(snap)
             if value is not None:
-                points.append((snap.monotonic, float(value)))
-        points.reverse()
-        return points
+                times.append(snap.monotonic)
+                values.append(float(value))
+        times.reverse()
+        values.reverse()
+        return times, values
 
 
 Evaluator = Callable[[EvalContext], float]
@@ -87,65 +141,74 @@ class Expression:
     names: frozenset[str] = frozenset()
     longest_window: float = 0.0
     """Seconds of history the expression reaches back (0 when it needs only the current sample)."""
+    window_series: tuple[Series, ...] = ()
+    """The series its window functions look back on; the engine keeps a SeriesWindow for each."""
 
 
 # -- window functions -----------------------------------------------------------------------------------
 
 
-def _increase(points: list[tuple[float, float]]) -> float:
-    """Counter increase over the points, counting a drop as a reset (the counter restarted from 0)."""
-    total = 0.0
-    for (_, before), (_, after) in itertools.pairwise(points):
-        total += after - before if after >= before else after
-    return total
+Points = tuple[Sequence[float], Sequence[float]]  # (times, values), oldest first
 
 
-def _need(points: list[tuple[float, float]], count: int, what: str) -> None:
-    if len(points) < count:
-        raise NoData(f"{what}: {len(points)} sample(s) in the window, need {count}")
+def _need(values: Sequence[float], count: int, what: str) -> None:
+    if len(values) < count:
+        raise NoData(f"{what}: {len(values)} sample(s) in the window, need {count}")
 
 
-def _rate(points: list[tuple[float, float]]) -> float:
-    _need(points, 2, "rate")
-    seconds = points[-1][0] - points[0][0]
+def _increase(values: Sequence[float]) -> float:
+    """Counter increase, counting a drop as a reset (the counter restarted from 0)."""
+    if all(map(operator.le, values[:-1], values[1:])):  # the usual case, checked in C
+        return values[-1] - values[0]
+    return sum(after - before if after >= before else after for before, after in itertools.pairwise(values))
+
+
+def _rate(points: Points) -> float:
+    times, values = points
+    _need(values, 2, "rate")
+    seconds = times[-1] - times[0]
     if seconds <= 0:
         raise NoData("rate: no time between samples")
-    return _increase(points) / seconds
+    return _increase(values) / seconds
 
 
-def _delta(points: list[tuple[float, float]]) -> float:
-    _need(points, 2, "delta")
-    return points[-1][1] - points[0][1]
+def _delta(points: Points) -> float:
+    _need(points[1], 2, "delta")
+    return points[1][-1] - points[1][0]
 
 
-def _deriv(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope per second, as PromQL's deriv()."""
-    _need(points, 2, "deriv")
-    n = len(points)
-    mean_t = sum(t for t, _ in points) / n
-    mean_v = sum(v for _, v in points) / n
-    var_t = sum((t - mean_t) ** 2 for t, _ in points)
-    if var_t == 0:
+def _deriv(points: Points) -> float:
+    """Least-squares slope per second, as PromQL's deriv(). Times are taken relative to the first one so
+    the sums of squares do not lose precision on a machine with a long uptime."""
+    times, values = points
+    _need(values, 2, "deriv")
+    n = len(values)
+    start = times[0]
+    relative = list(map(operator.sub, times, itertools.repeat(start, n)))
+    sum_t, sum_v = sum(relative), sum(values)
+    var_t = sum(map(operator.mul, relative, relative)) - sum_t * sum_t / n
+    if var_t <= 0:
         raise NoData("deriv: no time between samples")
-    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var_t
+    cov = sum(map(operator.mul, relative, values)) - sum_t * sum_v / n
+    return cov / var_t
 
 
-def _over(reduce: Callable[[list[float]], float]) -> Callable[[list[tuple[float, float]]], float]:
-    def apply(points: list[tuple[float, float]]) -> float:
-        _need(points, 1, "window")
-        return reduce([v for _, v in points])
+def _over(reduce: Callable[[Sequence[float]], float]) -> Callable[[Points], float]:
+    def apply(points: Points) -> float:
+        _need(points[1], 1, "window")
+        return reduce(points[1])
 
     return apply
 
 
 # name -> (implementation over (time, value) points, whether the window argument is required)
-WINDOW_FUNCTIONS: dict[str, tuple[Callable[[list[tuple[float, float]]], float], bool]] = {
+WINDOW_FUNCTIONS: dict[str, tuple[Callable[[Points], float], bool]] = {
     "rate": (_rate, False),
     "delta": (_delta, True),
     "deriv": (_deriv, True),
     "min_over": (_over(min), True),
     "max_over": (_over(max), True),
-    "avg_over": (_over(lambda values: sum(values) / len(values)), True),
+    "avg_over": (_over(lambda values: math.fsum(values) / len(values)), True),
 }
 PLAIN_FUNCTIONS: dict[str, Callable[..., float]] = {"abs": abs, "min": min, "max": max}
 
@@ -197,6 +260,7 @@ class _Compiler:
         self.vocabulary = vocabulary
         self.original_column = original_column
         self.names: set[str] = set()
+        self.window_series: list[Series] = []
         self.longest_window = 0.0
         self.nodes = 0
 
@@ -243,11 +307,7 @@ class _Compiler:
             raise ExpressionError(f"expression too large (more than {MAX_NODES} parts)")
         if isinstance(node, ast.Name):
             return self._series(node)
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, (int, float))
-            and not isinstance(node.value, bool)
-        ):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             value = float(node.value)
             return Series(repr(value), "constant", False, lambda snap: value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -342,9 +402,7 @@ class _Compiler:
             fn = PLAIN_FUNCTIONS[name]
             expected = (1, 1) if name == "abs" else (2, 8)
             if not expected[0] <= len(node.args) <= expected[1]:
-                raise self.fail(
-                    node, f"{name}() takes {'1 argument' if name == 'abs' else '2 or more arguments'}"
-                )
+                raise self.fail(node, f"{name}() takes {'1 argument' if name == 'abs' else '2 or more arguments'}")
             args = [self.compile(arg) for arg in node.args]
             return lambda ctx: float(fn(*(arg(ctx) for arg in args)))
         if name not in WINDOW_FUNCTIONS:
@@ -368,19 +426,17 @@ class _Compiler:
             if window <= 0:
                 raise self.fail(arg, f"the window of {name}() must be longer than 0s")
             self.longest_window = max(self.longest_window, window)
+            self.window_series.append(series)
         if name == "rate" and window is None:
 
             def last_step(ctx: EvalContext) -> float:
                 history = ctx.history
                 if len(history) < 2:
                     raise NoData("rate: need two samples")
-                points = []
-                for snap in (history[-2], history[-1]):
-                    value = series.get(snap)
-                    if value is None:
-                        raise NoData(series.name)
-                    points.append((snap.monotonic, float(value)))
-                return _rate(points)
+                before, now = series.get(history[-2]), series.get(history[-1])
+                if before is None or now is None:
+                    raise NoData(series.name)
+                return _rate(((history[-2].monotonic, history[-1].monotonic), (float(before), float(now))))
 
             return last_step
         seconds = window or 0.0
@@ -419,4 +475,6 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
         evaluate = compiler.compile(tree)
     except RecursionError:
         raise ExpressionError("not a valid expression: nested too deeply") from None
-    return Expression(text.strip(), evaluate, frozenset(compiler.names), compiler.longest_window)
+    return Expression(
+        text.strip(), evaluate, frozenset(compiler.names), compiler.longest_window, tuple(compiler.window_series)
+    )

@@ -55,9 +55,7 @@ def compile_template(text: str, vocabulary: Vocabulary) -> Template:
         if name != "value" and name not in vocabulary.series:
             raise TemplateError(f"{{{{ {inside} }}}}: {vocabulary.explain_unknown(name)}")
         if filter_name not in FILTERS:
-            raise TemplateError(
-                f"{{{{ {inside} }}}}: unknown filter {filter_name!r} (filters: {', '.join(FILTERS)})"
-            )
+            raise TemplateError(f"{{{{ {inside} }}}}: unknown filter {filter_name!r} (filters: {', '.join(FILTERS)})")
         parts.append((text[last : match.start()], name, filter_name))
         last = match.end()
     if "{{" in text[last:] or "}}" in text[last:]:
