@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +260,12 @@ class _Walker:
         return [value for value in values if value is not _INVALID]
 
 
+def _written_keys(node: yaml.MappingNode) -> set[str]:
+    """Keys present in a mapping, valid or not: a key present with a bad value is reported already and
+    must not be reported again as missing."""
+    return {str(key.value) for key, _ in node.value}
+
+
 def _suggest(key: str, known: list[str]) -> str:
     import difflib  # only ever needed to explain an error
 
@@ -310,7 +315,7 @@ def _rule(w: _Walker, node: yaml.Node, path: str, override: bool, name: str | No
     if values is None:
         return _INVALID
     if not override:
-        written = {str(key.value) for key, _ in node.value}  # present but invalid is reported already
+        written = _written_keys(node)
         for required in ("name", "expr"):
             if required not in written:
                 w.error(node, path, f"a rule needs '{required}'")
@@ -374,7 +379,7 @@ def _levels(w: _Walker, node: yaml.Node, path: str) -> Any:
         )
         if values is None:
             return _INVALID
-        written = {str(key.value) for key, _ in n.value}  # present but invalid is reported already
+        written = _written_keys(n)
         missing = [k for k in ("kind", "window", "above", "level") if k not in written]
         if missing:
             return w.error(n, p, f"missing {', '.join(missing)}")
@@ -495,6 +500,8 @@ def parse(text: str, name: str = "<string>") -> Config:
 
 
 def embedded_text() -> str:
+    from importlib import resources  # needed once, at start
+
     return resources.files("memmond").joinpath("default_config.yaml").read_text()
 
 

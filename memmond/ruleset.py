@@ -90,33 +90,14 @@ def _builtin_config(definition: dict[str, str]) -> RuleConfig:
     )
 
 
+# The fields an override may set on a built-in rule.
+_OVERRIDABLE = ("expr", "clear", "summary", "for_seconds", "keep_firing_for_seconds", "severity", "labels")
+
+
 def _merge(base: RuleConfig, override: RuleConfig) -> tuple[RuleConfig, set[str]]:
     """The built-in with the override's fields on top; returns which fields the user wrote."""
-    written = {
-        key
-        for key in (
-            "expr",
-            "clear",
-            "summary",
-            "for_seconds",
-            "keep_firing_for_seconds",
-            "severity",
-            "labels",
-        )
-        if getattr(override, key) is not None
-    }
-    merged = {
-        key: getattr(override, key) if key in written else getattr(base, key)
-        for key in (
-            "expr",
-            "clear",
-            "summary",
-            "for_seconds",
-            "keep_firing_for_seconds",
-            "severity",
-            "labels",
-        )
-    }
+    written = {key for key in _OVERRIDABLE if getattr(override, key) is not None}
+    merged = {key: getattr(override if key in written else base, key) for key in _OVERRIDABLE}
     # clear and keep_firing_for exclude each other: the one the user wrote wins over the built-in's.
     if "clear" in written and "keep_firing_for_seconds" not in written:
         merged["keep_firing_for_seconds"] = None

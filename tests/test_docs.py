@@ -7,6 +7,8 @@ from importlib import resources
 from pathlib import Path
 
 from memmond.exposition import catalogue_markdown
+from memmond.logs import MESSAGE_IDS
+from memmond.rules.builtin import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -18,6 +20,20 @@ def test_readme_metric_reference_is_generated_from_the_catalogue() -> None:
     assert match.group(1) == catalogue_markdown(), (
         "README metric table is stale: regenerate it with `python -m memmond.exposition`"
     )
+
+
+def test_readme_builtin_rule_table_is_generated_from_the_pack() -> None:
+    match = re.search(r"<!-- builtin-rules:begin -->\n(.*?)\n<!-- builtin-rules:end -->", README, re.S)
+    assert match, "README.md lacks the <!-- builtin-rules:begin/end --> block"
+    assert match.group(1) == markdown_table(), (
+        "README built-in rule table is stale: regenerate it with `python -m memmond.rules.builtin`"
+    )
+
+
+def test_readme_message_ids_match_the_code() -> None:
+    for event, message_id in MESSAGE_IDS.items():
+        if event != "journal_unreachable":
+            assert f"| {event} | {message_id} |" in README, event
 
 
 def test_embedded_default_config_is_the_repository_file() -> None:

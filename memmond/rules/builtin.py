@@ -150,3 +150,22 @@ def builtin_rules(history_seconds: float) -> list[dict[str, str]]:
             f"the last {span_text}: a leak is likely",
         },
     ]
+
+
+def markdown_table(history_seconds: float = 1000.0) -> str:
+    """The README's table of built-in rules, generated so it cannot drift from the pack."""
+    lines = ["| rule | fires when | for | resolves | severity |", "| --- | --- | --- | --- | --- |"]
+    for rule in builtin_rules(history_seconds):
+        resolves = (
+            f"`{rule['clear']}`"
+            if "clear" in rule
+            else (f"false for {rule['keep_firing_for']}" if "keep_firing_for" in rule else "when false")
+        )
+        expr = rule["expr"].replace("|", "\\|")
+        lines.append(f"| `{rule['name']}` | `{expr}` | {rule.get('for', '-')} | {resolves} | {rule['severity']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # `python -m memmond.rules.builtin` prints the README's built-in rule table (default history 1000 s).
+    print(markdown_table())

@@ -7,7 +7,6 @@ instead of a rule that silently never fires.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -126,6 +125,8 @@ class Vocabulary:
         """Why `name` cannot be used: absent on this kernel, or a typo (with the closest names)."""
         if name in self.unavailable:
             return f"{name!r} is not available: {self.unavailable[name]}"
+        import difflib  # only ever needed to explain an error
+
         close = difflib.get_close_matches(name, list(self.series), n=3, cutoff=0.6)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         return f"unknown name {name!r}{hint}"
