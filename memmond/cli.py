@@ -18,7 +18,7 @@ from memmond.diff import Diff
 from memmond.procfs import ProcFS, SourceError
 from memmond.rules.levels import level_of
 from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
-from memmond.sources import process, vmtunables
+from memmond.sources import pagecache, process, vmtunables
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -176,6 +176,31 @@ def _listen(text: str) -> config_mod.Listen:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    results: list[pagecache.Residency] = []
+    errors: list[str] = []
+    files = list(pagecache.walk(args.paths, args.max_files + 1))
+    truncated = len(files) > args.max_files
+    for path in files[: args.max_files]:
+        try:
+            results.append(pagecache.residency(path, args.method))
+        except pagecache.PageCacheError as exc:
+            errors.append(str(exc.strerror or exc))
+    if args.json:
+        _print_json(
+            {
+                "files": [r.to_dict() for r in results],
+                "errors": errors,
+                "truncated_at": args.max_files if truncated else None,
+            }
+        )
+    else:
+        print(report.cache(results, errors, args.max_files if truncated else None))
+    if not results and errors:
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _pid(text: str) -> int:
     try:
         pid = int(text)
@@ -223,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("pid", type=_pid, metavar="PID")
     proc.add_argument("--json", action="store_true")
     proc.set_defaults(handler=cmd_proc)
+
+    cache = sub.add_parser("cache", parents=[common], help="page cache residency of files (like fincore/vmtouch)")
+    cache.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories (recursively)")
+    cache.add_argument("--max-files", type=int, default=10000, metavar="N", help="stop after N files (10000)")
+    cache.add_argument(
+        "--method",
+        choices=("auto", "cachestat", "mincore"),
+        default="auto",
+        help="auto: cachestat(2) where the kernel has it (6.5+), else mmap + mincore(2)",
+    )
+    cache.add_argument("--json", action="store_true")
+    cache.set_defaults(handler=cmd_cache)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(
