@@ -9,11 +9,13 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, report, ruleset
+from memmond import __version__, analysis, report, ruleset
 from memmond import config as config_mod
+from memmond import format as fmt
 from memmond.diff import Diff
 from memmond.procfs import ProcFS, SourceError
 from memmond.rules.levels import level_of
@@ -201,6 +203,70 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _ProgressBar:
+    """A progress bar on stderr for operations that take longer than a second, when stderr is a TTY."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = False
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.started < 1.0:
+            return
+        share = done / total if total else 1.0
+        filled = int(share * 30)
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {share:6.1%}  {fmt.iec(done)} of {fmt.iec(total)}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def cmd_io_impact(args: argparse.Namespace) -> int:
+    sampler = Sampler(_procfs(args))
+    bar = _ProgressBar()
+    try:
+        if args.operation == "write":
+            impact = analysis.write_file_and_analyze(
+                args.path,
+                size=args.size,
+                block_size=args.block_size,
+                fsync=args.fsync,
+                force=args.force,
+                keep=args.keep,
+                sampler=sampler,
+                progress=bar,
+            )
+        else:
+            impact = analysis.read_file_and_analyze(
+                args.path, drop_first=args.drop_first, block_size=args.block_size, sampler=sampler, progress=bar
+            )
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"{args.path}: {exc.strerror or exc}") from None
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(impact.to_dict())
+    else:
+        print(report.io_impact(impact))
+    return EXIT_OK
+
+
+def _size(text: str) -> int:
+    try:
+        value = fmt.parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
 def _pid(text: str) -> int:
     try:
         pid = int(text)
@@ -260,6 +326,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.add_argument("--json", action="store_true")
     cache.set_defaults(handler=cmd_cache)
+
+    impact = sub.add_parser(
+        "io-impact", parents=[common], help="what writing or reading a file does to the page cache and memory"
+    )
+    impact_ops = impact.add_subparsers(dest="operation", metavar="OPERATION", required=True)
+    write = impact_ops.add_parser("write", parents=[common], help="write a new file and analyse")
+    write.add_argument("path", metavar="PATH")
+    write.add_argument("--size", type=_size, required=True, help="how much to write, e.g. 100MiB")
+    write.add_argument("--fsync", action="store_true", help="fsync before closing")
+    write.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    write.add_argument("--keep", action="store_true", help="keep the file afterwards (default: remove it)")
+    read = impact_ops.add_parser("read", parents=[common], help="read a file and analyse")
+    read.add_argument("path", metavar="PATH")
+    read.add_argument("--drop-first", action="store_true", help="evict the file's own pages before reading")
+    for op in (write, read):
+        op.add_argument("--block-size", type=_size, default=analysis.DEFAULT_BLOCK_SIZE, help="I/O size (1MiB)")
+        op.add_argument("--json", action="store_true")
+        op.set_defaults(handler=cmd_io_impact)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(

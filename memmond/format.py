@@ -99,3 +99,20 @@ def table(
         cells = [cell.ljust(w) if a == "l" else cell.rjust(w) for cell, w, a in zip(row, widths, align, strict=False)]
         out.append((pad + "  ".join(cells)).rstrip())
     return "\n".join(out)
+
+
+_SIZE_UNITS = {
+    "": 1, "B": 1,
+    "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4,
+    "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+}  # fmt: skip
+
+
+def parse_bytes(text: str) -> int:
+    """'100MiB' -> 104857600, '4KB' -> 4000, '512' -> 512. Binary units are 1024-based, decimal 1000-based."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2) not in _SIZE_UNITS:
+        raise ValueError(f"expected a size like 100MiB, 4KiB or 1GB, got {text!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])

@@ -10,6 +10,8 @@ import time
 from collections.abc import Mapping
 
 from memmond import format as fmt
+from memmond.analysis import FIELDS as ANALYSIS_FIELDS
+from memmond.analysis import IOImpact
 from memmond.rules.levels import level_of
 from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure
@@ -263,4 +265,37 @@ def cache(results: list[Residency], errors: list[str], truncated_at: int | None)
     if truncated_at is not None:
         out.append(f"stopped after {truncated_at} files (--max-files)")
     out += [f"not measured: {e}" for e in errors]
+    return "\n".join(out)
+
+
+def io_impact(impact: IOImpact) -> str:
+    verb = "Wrote" if impact.operation == "write" else "Read"
+    how = " with fsync" if impact.fsync else ""
+    out = [
+        f"{verb} {fmt.iec(impact.size_bytes)} {'to' if impact.operation == 'write' else 'from'} {impact.path}"
+        f"{how} in {impact.seconds:.2f} s",
+        "",
+    ]
+    rows = [
+        [name, fmt.signed_kb(impact.delta(name)), fmt.signed_kb(impact.delta(name, synced=True))]
+        for name in ANALYSIS_FIELDS
+    ]
+    out.append(fmt.table(rows, header=["meminfo", "right after", "after sync"]))
+    out += ["", "The file in the page cache"]
+    rows = []
+    for label, result in (
+        ("before", impact.file_before),
+        ("right after", impact.file_after),
+        ("after sync", impact.file_after_sync),
+    ):
+        if result is None:
+            rows.append([label, "-", "(no file)"])
+            continue
+        dirty = f"{fmt.group(result.dirty_pages)} dirty pages" if result.dirty_pages is not None else ""
+        rows.append([label, fmt.iec(result.resident_bytes), f"{fmt.percent(result.resident_ratio)} resident", dirty])
+    out.append(fmt.table(rows, align="lrrr"))
+    out += ["", "Verdicts"]
+    out += [f"  {'yes' if value else 'no ':3}  {name}" for name, value in impact.verdicts().items()]
+    out += ["", "What happened"]
+    out += [f"  - {line}" for line in impact.explanation()]
     return "\n".join(out)
