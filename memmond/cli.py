@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, analysis, report, ruleset
+from memmond import __version__, analysis, report, ruleset, utilities
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.diff import Diff
@@ -257,6 +257,40 @@ def cmd_io_impact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    change = utilities.sync(Sampler(_procfs(args)))
+    parts = [
+        f"{name} {fmt.kb(change.before.mem_field(name) or 0)} -> {fmt.kb(change.after.mem_field(name) or 0)}"
+        for name in ("Dirty", "Writeback")
+    ]
+    print(f"sync took {change.seconds:.2f} s: " + ", ".join(parts))
+    return EXIT_OK
+
+
+def cmd_drop_caches(args: argparse.Namespace) -> int:
+    procfs = _procfs(args)
+    try:
+        change = utilities.drop_caches(args.level, procfs, Sampler(procfs))
+    except utilities.NotPermitted as exc:
+        raise CLIError(str(exc)) from None
+    freed = -(change.delta("Cached") + change.delta("Buffers") + change.delta("SReclaimable"))
+    print(
+        f"dropped {utilities.DROP_WHAT[args.level]} (after sync) in {change.seconds:.2f} s: "
+        f"freed {fmt.kb(freed)} ({fmt.iec(freed)})"
+    )
+    rows = [
+        [
+            name,
+            fmt.kb(change.before.mem_field(name) or 0),
+            fmt.kb(change.after.mem_field(name) or 0),
+            fmt.signed_kb(change.delta(name)),
+        ]
+        for name in ("MemFree", "Cached", "Buffers", "SReclaimable")
+    ]
+    print(fmt.table(rows, header=["meminfo", "before", "after", "change"]))
+    return EXIT_OK
+
+
 def _size(text: str) -> int:
     try:
         value = fmt.parse_bytes(text)
@@ -344,6 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
         op.add_argument("--block-size", type=_size, default=analysis.DEFAULT_BLOCK_SIZE, help="I/O size (1MiB)")
         op.add_argument("--json", action="store_true")
         op.set_defaults(handler=cmd_io_impact)
+
+    sync_cmd = sub.add_parser("sync", parents=[common], help="write all dirty pages back (sync) and report")
+    sync_cmd.set_defaults(handler=cmd_sync)
+    drop = sub.add_parser(
+        "drop-caches", parents=[common], help="drop clean caches: 1 page cache, 2 slab, 3 both (root only; syncs first)"
+    )
+    drop.add_argument("level", type=int, choices=(1, 2, 3), metavar="1|2|3")
+    drop.set_defaults(handler=cmd_drop_caches)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(
