@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, analysis, report, ruleset, utilities
+from memmond import __version__, analysis, report, ruleset, utilities, watch
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.diff import Diff
@@ -113,26 +113,41 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _process_doc(proc: process.ProcessMemory) -> dict[str, object]:
+    return {
+        "pid": proc.status.pid,
+        "name": proc.status.name,
+        "state": proc.status.state,
+        "threads": proc.status.threads,
+        "status_bytes": proc.status.memory,
+        "smaps_rollup_bytes": proc.rollup.memory if proc.rollup else None,
+        "smaps_rollup_error": proc.rollup_error,
+    }
+
+
 def cmd_proc(args: argparse.Namespace) -> int:
     procfs = _procfs(args)
-    try:
-        proc = process.read(procfs, args.pid)
-    except SourceError as exc:
-        raise CLIError(f"process {args.pid}: {exc.reason}") from None
-    if args.json:
-        _print_json(
-            {
-                "pid": proc.status.pid,
-                "name": proc.status.name,
-                "state": proc.status.state,
-                "threads": proc.status.threads,
-                "status_bytes": proc.status.memory,
-                "smaps_rollup_bytes": proc.rollup.memory if proc.rollup else None,
-                "smaps_rollup_error": proc.rollup_error,
-            }
-        )
+    target: str = args.target
+    if target.isdigit():
+        pids = [int(target)]
     else:
-        print(report.process(proc))
+        pids = watch.find_processes(procfs, target)
+        if not pids:
+            raise CLIError(f"no process named {target!r}")
+    found = []
+    for pid in pids:
+        try:
+            found.append(process.read(procfs, pid))
+        except SourceError as exc:
+            if target.isdigit():
+                raise CLIError(f"process {pid}: {exc.reason}") from None  # gone by name: skip quietly
+    if not found:
+        raise CLIError(f"no process named {target!r} is left")
+    if args.json:
+        docs = [_process_doc(proc) for proc in found]
+        _print_json(docs[0] if target.isdigit() else docs)
+    else:
+        print("\n\n".join(report.process(proc) for proc in found))
     return EXIT_OK
 
 
@@ -301,14 +316,12 @@ def _size(text: str) -> int:
     return value
 
 
-def _pid(text: str) -> int:
-    try:
-        pid = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
-    if pid <= 0:
-        raise argparse.ArgumentTypeError(f"not a process id: {text!r}")
-    return pid
+def _pid_or_name(text: str) -> str:
+    if text.isdigit() and int(text) > 0:
+        return text
+    if not text or text.lstrip("-").isdigit() or "/" in text:
+        raise argparse.ArgumentTypeError(f"not a process id or name: {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--short", action="store_true", help="only the one-line summary")
     diff.set_defaults(handler=cmd_diff)
 
-    proc = sub.add_parser("proc", parents=[common], help="memory of one process (status and smaps_rollup)")
-    proc.add_argument("pid", type=_pid, metavar="PID")
+    proc = sub.add_parser("proc", parents=[common], help="memory of a process, or of every process with a name")
+    proc.add_argument("target", type=_pid_or_name, metavar="PID|NAME")
     proc.add_argument("--json", action="store_true")
     proc.set_defaults(handler=cmd_proc)
 

@@ -10,6 +10,7 @@ vocabulary in `memmond.ruleset`, which reports its problems in the same form.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from memmond.rules.levels import DEFAULT_LEVELS, LEVELS, LevelConfig, PsiFloor, Threshold
+from memmond.watch import MAX_WATCHED_FILES, MAX_WATCHED_PROCESSES, ProcessWatch
 
 DEFAULT_CONFIG_PATH = Path("/etc/memmond/memmond.yaml")
 EMBEDDED_NAME = "<embedded default>"
@@ -87,6 +89,9 @@ class Config:
     rules: tuple[RuleConfig, ...] = ()
     builtin_rules_enabled: bool = True
     builtin_overrides: tuple[RuleConfig, ...] = ()
+    watch_interval_seconds: float = 15.0
+    watch_files: tuple[str, ...] = ()
+    watch_processes: tuple[ProcessWatch, ...] = ()
     source: str = EMBEDDED_NAME
 
     @property
@@ -433,6 +438,61 @@ def _builtin(w: _Walker, node: yaml.Node, path: str) -> Any:
     )
 
 
+def _absolute_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"expected an absolute path, got {value!r}")
+    return os.path.normpath(value)
+
+
+def _watch(w: _Walker, node: yaml.Node, path: str) -> Any:
+    def capped(limit: int, what: str, item: Callable[[yaml.Node, str], Any]) -> Callable[[yaml.Node, str], Any]:
+        def parse_list(n: yaml.Node, p: str) -> Any:
+            items = w.sequence(n, p, item)
+            if isinstance(n, yaml.SequenceNode) and len(n.value) > limit:
+                return w.error(
+                    n,
+                    p,
+                    f"at most {limit} {what}, got {len(n.value)}: each is a label value on "
+                    "memmond's metrics, and their number must stay small",
+                )
+            return tuple(items)
+
+        return parse_list
+
+    def process_watch(n: yaml.Node, p: str) -> Any:
+        values = w.mapping(
+            n,
+            p,
+            {
+                "name": lambda n2, p2: w.scalar(n2, p2, _process_name),
+                "pidfile": lambda n2, p2: w.scalar(n2, p2, _absolute_path),
+            },
+        )
+        if values is None:
+            return _INVALID
+        if "name" not in _written_keys(n):
+            return w.error(n, p, "needs a 'name' (the process name, and the metric label)")
+        if "name" not in values:
+            return _INVALID
+        return ProcessWatch(values["name"], values.get("pidfile"))
+
+    return w.mapping(
+        node,
+        path,
+        {
+            "interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+            "files": capped(MAX_WATCHED_FILES, "watched paths", lambda n, p: w.scalar(n, p, _absolute_path)),
+            "processes": capped(MAX_WATCHED_PROCESSES, "watched processes", process_watch),
+        },
+    )
+
+
+def _process_name(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64 or "/" in value:
+        raise ValueError(f"expected a process name like postgres, got {value!r}")
+    return value
+
+
 def parse(text: str, name: str = "<string>") -> Config:
     """Parse and validate config text. Raises ConfigError with every problem found."""
     try:
@@ -464,12 +524,14 @@ def parse(text: str, name: str = "<string>") -> Config:
             "pressure": lambda n, p: _levels(w, n, p),
             "rules": lambda n, p: w.sequence(n, p, lambda n2, p2: _rule(w, n2, p2, override=False)),
             "builtin_rules": lambda n, p: _builtin(w, n, p),
+            "watch": lambda n, p: _watch(w, n, p),
         },
     )
     if values is None:
         raise ConfigError(w.problems)
     logging_values = values.get("logging") or {}
     builtin = values.get("builtin_rules") or {}
+    watch = values.get("watch") or {}
     rules = tuple(values.get("rules", ()))
     if len(rules) > MAX_RULES:
         w.problems.append(f"{name}: rules: at most {MAX_RULES} rules, got {len(rules)}")
@@ -490,6 +552,9 @@ def parse(text: str, name: str = "<string>") -> Config:
         rules=rules,
         builtin_rules_enabled=builtin.get("enabled", True),
         builtin_overrides=builtin.get("overrides", ()),
+        watch_interval_seconds=watch.get("interval", 15.0),
+        watch_files=watch.get("files", ()),
+        watch_processes=watch.get("processes", ()),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:

@@ -14,7 +14,7 @@ import threading
 import time
 from types import FrameType
 
-from memmond import __version__, logs, ruleset
+from memmond import __version__, logs, ruleset, watch
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Listen
@@ -92,6 +92,9 @@ class Daemon:
         self._down_sources: set[str] = set()
         self._last_status = 0.0
         self._last_watchdog = 0.0
+        self._files: tuple[watch.FileSample, ...] = ()
+        self._processes: tuple[watch.ProcessSample, ...] = ()
+        self._next_watch = 0.0
 
     # -- signals ------------------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -134,10 +137,21 @@ class Daemon:
             interval_seconds=self.config.interval_seconds,
             stats=self.stats.copy(),
             rules=self._rule_statuses(),
+            files=self._files,
+            processes=self._processes,
+            watch_interval_seconds=self.config.watch_interval_seconds,
             pressure_level=self.tracker.level,
             tunables=self.ruleset.tunables,
         )
         return snap
+
+    def sample_watched(self, now: float) -> None:
+        """Watched files and processes, when their (slower) interval is due; the next sample publishes them."""
+        if now < self._next_watch or not (self.config.watch_files or self.config.watch_processes):
+            return
+        self._next_watch = now + self.config.watch_interval_seconds
+        self._files = tuple(watch.sample_file(path) for path in self.config.watch_files)
+        self._processes = tuple(watch.sample_process(self.procfs, w) for w in self.config.watch_processes)
 
     def _rule_statuses(self) -> tuple[RuleStatus, ...]:
         states = self.engine.states
@@ -221,6 +235,8 @@ class Daemon:
         self.tracker.reconfigure(new.levels)
         self.ruleset = new_rules
         self._log_skipped_rules()
+        if (new.watch_files, new.watch_processes) != (self.config.watch_files, self.config.watch_processes):
+            self._files, self._processes, self._next_watch = (), (), 0.0  # measure the new set at once
         self.config = new
         self.stats.config_reload_ok = True
         self.stats.config_reload_success_time = time.time()
@@ -288,6 +304,7 @@ class Daemon:
         )
 
         self._log_skipped_rules()
+        self.sample_watched(time.monotonic())
         self.sample_once()
         self.notifier.ready(self._status())
         next_due = time.monotonic() + self.config.interval_seconds
@@ -312,6 +329,7 @@ class Daemon:
                     missed = int(late // interval)
                     self.stats.samples_skipped_total += missed
                     next_due += missed * interval
+                self.sample_watched(time.monotonic())
                 self.sample_once()
                 next_due += interval
         finally:

@@ -31,6 +31,7 @@ from memmond.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
+from memmond.watch import FileSample, ProcessSample
 
 PREFIX = "memmond_"
 SAMPLE_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -207,6 +208,59 @@ def _spec_list() -> list[MetricSpec]:
             "memmond_config_last_reload_success_timestamp_seconds",
             "gauge",
             "Unix time of the last successful config load.",
+        ),
+    ]
+    specs += [
+        MetricSpec("memmond_watch_interval_seconds", "gauge", "How often watched files and processes are sampled."),
+        MetricSpec(
+            "memmond_file_watch_up", "gauge", "1 when the watched path could be measured at the last try.", ("path",)
+        ),
+        MetricSpec("memmond_file_size_bytes", "gauge", "Size of the watched file (directories: summed).", ("path",)),
+        MetricSpec("memmond_file_cache_resident_bytes", "gauge", "Page cache the watched path occupies.", ("path",)),
+        MetricSpec(
+            "memmond_file_cache_dirty_bytes",
+            "gauge",
+            "Dirty page cache of the watched path (kernels with cachestat, 6.5+).",
+            ("path",),
+        ),
+        MetricSpec(
+            "memmond_file_cache_writeback_bytes",
+            "gauge",
+            "Page cache of the watched path under writeback (cachestat).",
+            ("path",),
+        ),
+        MetricSpec(
+            "memmond_file_cache_evicted_bytes",
+            "gauge",
+            "Evicted pages of the watched path the kernel still remembers (cachestat).",
+            ("path",),
+        ),
+        MetricSpec(
+            "memmond_file_cache_recently_evicted_bytes",
+            "gauge",
+            "Pages of the watched path evicted recently enough to count as refaults if read again (cachestat).",
+            ("path",),
+        ),
+        MetricSpec(
+            "memmond_process_watch_up", "gauge", "1 when at least one process matched at the last try.", ("name",)
+        ),
+        MetricSpec("memmond_process_count", "gauge", "Processes matching the watched name.", ("name",)),
+        MetricSpec("memmond_process_rss_bytes", "gauge", "VmRSS summed over the matching processes.", ("name",)),
+        MetricSpec("memmond_process_anon_bytes", "gauge", "RssAnon summed over the matching processes.", ("name",)),
+        MetricSpec("memmond_process_file_bytes", "gauge", "RssFile summed over the matching processes.", ("name",)),
+        MetricSpec("memmond_process_shmem_bytes", "gauge", "RssShmem summed over the matching processes.", ("name",)),
+        MetricSpec("memmond_process_swap_bytes", "gauge", "VmSwap summed over the matching processes.", ("name",)),
+        MetricSpec(
+            "memmond_process_pss_bytes",
+            "gauge",
+            "Pss summed over the matching processes, when memmond may read their smaps_rollup.",
+            ("name",),
+        ),
+        MetricSpec(
+            "memmond_process_peak_rss_bytes",
+            "gauge",
+            "The largest VmHWM (peak RSS) among the matching processes.",
+            ("name",),
         ),
     ]
     for knob, (metric, _, what) in vmtunables.METRICS.items():
@@ -402,6 +456,55 @@ def _rule_families(pub: Published) -> Iterator[Metric]:
         yield _gauge(f"{PREFIX}vm_{metric}", value * factor, unit=unit)
 
 
+_FILE_METRICS = (
+    ("memmond_file_size_bytes", "size_bytes"),
+    ("memmond_file_cache_resident_bytes", "resident_bytes"),
+    ("memmond_file_cache_dirty_bytes", "dirty_bytes"),
+    ("memmond_file_cache_writeback_bytes", "writeback_bytes"),
+    ("memmond_file_cache_evicted_bytes", "evicted_bytes"),
+    ("memmond_file_cache_recently_evicted_bytes", "recently_evicted_bytes"),
+)
+_PROCESS_METRICS = (
+    ("memmond_process_rss_bytes", "rss_bytes"),
+    ("memmond_process_anon_bytes", "anon_bytes"),
+    ("memmond_process_file_bytes", "file_bytes"),
+    ("memmond_process_shmem_bytes", "shmem_bytes"),
+    ("memmond_process_swap_bytes", "swap_bytes"),
+    ("memmond_process_pss_bytes", "pss_bytes"),
+    ("memmond_process_peak_rss_bytes", "hwm_max_bytes"),
+)
+
+
+def _watch_families(pub: Published) -> Iterator[Metric]:
+    if not pub.files and not pub.processes:
+        return
+    yield _gauge("memmond_watch_interval_seconds", pub.watch_interval_seconds, unit="seconds")
+    up = _gauge("memmond_file_watch_up", labels=("path",))
+    for sample in pub.files:
+        up.add_metric([sample.path], 0.0 if sample.error else 1.0)
+    yield up
+    for metric, attribute in _FILE_METRICS:
+        family = _gauge(metric, labels=("path",), unit="bytes")
+        for sample in pub.files:
+            value = getattr(sample, attribute)
+            if sample.error is None and value is not None:
+                family.add_metric([sample.path], value)
+        yield family
+    up = _gauge("memmond_process_watch_up", labels=("name",))
+    count = _gauge("memmond_process_count", labels=("name",))
+    for proc in pub.processes:
+        up.add_metric([proc.name], 0.0 if proc.error else 1.0)
+        count.add_metric([proc.name], len(proc.pids))
+    yield from (up, count)
+    for metric, attribute in _PROCESS_METRICS:
+        family = _gauge(metric, labels=("name",), unit="bytes")
+        for proc in pub.processes:
+            value = getattr(proc, attribute)
+            if proc.error is None and value is not None:
+                family.add_metric([proc.name], value)
+        yield family
+
+
 def build_families(pub: Published) -> list[Metric]:
     snap = pub.snapshot
     families: list[Metric] = [*_meminfo_families(snap), *_vmstat_families(snap), *_pressure_families(snap)]
@@ -420,6 +523,7 @@ def build_families(pub: Published) -> list[Metric]:
         families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
     families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
     families.extend(_rule_families(pub))
+    families.extend(_watch_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -456,6 +560,9 @@ class Published:
     interval_seconds: float
     stats: SelfStats
     rules: tuple[RuleStatus, ...] = ()
+    files: tuple[FileSample, ...] = ()
+    processes: tuple[ProcessSample, ...] = ()
+    watch_interval_seconds: float = 0.0
     pressure_level: str = "low"
     tunables: dict[str, int] = field(default_factory=dict)
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)

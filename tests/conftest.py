@@ -41,6 +41,17 @@ def tree(request: pytest.FixtureRequest) -> Path:
     return request.param
 
 
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache: write back its dirty pages first (DONTNEED keeps dirty
+    ones), then posix_fadvise(DONTNEED). No root needed; other files are untouched."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now (the daemon binds it a moment later)."""
     import socket

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_memmond
+from conftest import evict, run_memmond
 
 from memmond.sources import pagecache
 
@@ -22,15 +22,6 @@ METHODS = [
         ),
     ),
 ]
-
-
-def evict(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def write_file(path: Path, size: int, sync: bool) -> None:
