@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, analysis, report, ruleset, utilities, watch
+from memmond import __version__, analysis, efficiency, report, ruleset, utilities, watch
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.diff import Diff
@@ -47,15 +47,26 @@ def _print_json(doc: object) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    snap = _capture(args)
+    rates = None
+    if args.rates_over > 0:
+        sampler = Sampler(_procfs(args))
+        first = sampler.capture()
+        time.sleep(args.rates_over)
+        snap = sampler.capture()
+        if snap.meminfo is None:
+            raise CLIError(f"cannot read meminfo: {snap.errors.get('meminfo')}")
+        rates = (snap.monotonic - first.monotonic, efficiency.rates(first, snap))
+    else:
+        snap = _capture(args)
     tunables, _ = vmtunables.read(_procfs(args))
     if args.json:
         doc = snap.to_dict()
         doc["pressure_level"], doc["pressure_level_reason"] = level_of(snap)
         doc["vm_tunables"] = tunables
+        doc["rates"] = {"seconds": rates[0], **rates[1]} if rates else None
         _print_json(doc)
     else:
-        print(report.show(snap, tunables))
+        print(report.show(snap, tunables, rates))
     return EXIT_OK
 
 
@@ -344,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", parents=[common], help="current memory stats, page cache breakdown and PSI")
     show.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
+    show.add_argument(
+        "--rates-over",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="measure vmstat rates over this long (default 1; 0: no rates)",
+    )
     show.set_defaults(handler=cmd_show)
 
     snap = sub.add_parser("snapshot", parents=[common], help="save the current state as a JSON snapshot")

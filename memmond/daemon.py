@@ -7,6 +7,7 @@ Signal handlers only set flags; the loop acts on them between samples.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import signal
@@ -95,6 +96,7 @@ class Daemon:
         self._files: tuple[watch.FileSample, ...] = ()
         self._processes: tuple[watch.ProcessSample, ...] = ()
         self._next_watch = 0.0
+        self._rate_window: collections.deque[Snapshot] = collections.deque()
 
     # -- signals ------------------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -130,8 +132,13 @@ class Daemon:
                 previous=change.previous,
                 reason=change.reason,
             )
+        window = self._rate_window
+        window.append(snap)
+        while len(window) > 1 and window[1].monotonic <= snap.monotonic - self.config.extremes_window_seconds:
+            window.popleft()
         self.latest = Published(
             snapshot=snap,
+            rate_base=window[0],
             extremes=self.extremes.values(),
             extremes_window_seconds=self.extremes.window,
             interval_seconds=self.config.interval_seconds,

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.samples import Sample
 
-from memmond import __version__
+from memmond import __version__, efficiency
 from memmond.history import EXTREMES
 from memmond.rules.levels import LEVELS
 from memmond.snapshot import DERIVED, SOURCES, Snapshot
@@ -263,6 +263,19 @@ def _spec_list() -> list[MetricSpec]:
             ("name",),
         ),
     ]
+    specs.append(
+        MetricSpec(
+            "memmond_rates_window_seconds",
+            "gauge",
+            "Window of the *_per_second and *_ratio efficiency metrics (extremes_window).",
+        )
+    )
+    for spec in efficiency.RATES:
+        if spec.metric not in {s.name for s in specs}:
+            labels = tuple(k for k, _ in spec.labels)
+            specs.append(
+                MetricSpec(spec.metric, "gauge", f"{spec.help} ({spec.formula}, over the rates window)", labels)
+            )
     for knob, (metric, _, what) in vmtunables.METRICS.items():
         unit_note = "" if knob == metric else f" (/proc/sys/vm/{knob})"
         specs.append(MetricSpec(f"{PREFIX}vm_{metric}", "gauge", what + unit_note))
@@ -505,6 +518,27 @@ def _watch_families(pub: Published) -> Iterator[Metric]:
         yield family
 
 
+def _rate_families(pub: Published) -> Iterator[Metric]:
+    if pub.rate_base is None or pub.rate_base is pub.snapshot:
+        return
+    yield _gauge("memmond_rates_window_seconds", pub.snapshot.monotonic - pub.rate_base.monotonic, unit="seconds")
+    values = efficiency.rates(pub.rate_base, pub.snapshot)
+    families: dict[str, GaugeMetricFamily] = {}
+    for spec in efficiency.RATES:
+        value = values[spec.name]
+        if value is None:
+            continue
+        labels = tuple(k for k, _ in spec.labels)
+        family = families.get(spec.metric)
+        if family is None:
+            family = families[spec.metric] = _gauge(spec.metric, labels=labels)
+        if labels:
+            family.add_metric([v for _, v in spec.labels], value)
+        else:
+            family.add_metric([], value)
+    yield from families.values()
+
+
 def build_families(pub: Published) -> list[Metric]:
     snap = pub.snapshot
     families: list[Metric] = [*_meminfo_families(snap), *_vmstat_families(snap), *_pressure_families(snap)]
@@ -523,6 +557,7 @@ def build_families(pub: Published) -> list[Metric]:
         families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
     families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
     families.extend(_rule_families(pub))
+    families.extend(_rate_families(pub))
     families.extend(_watch_families(pub))
     families.extend(_self_families(pub))
     return families
@@ -560,6 +595,7 @@ class Published:
     interval_seconds: float
     stats: SelfStats
     rules: tuple[RuleStatus, ...] = ()
+    rate_base: Snapshot | None = None  # the oldest sample within the rates window
     files: tuple[FileSample, ...] = ()
     processes: tuple[ProcessSample, ...] = ()
     watch_interval_seconds: float = 0.0

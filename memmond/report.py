@@ -131,7 +131,44 @@ def tuning_notes(tunables: Mapping[str, int], snap: Snapshot) -> list[tuple[str,
     return rows
 
 
-def show(snap: Snapshot, tunables: Mapping[str, int] | None = None) -> str:
+_RATE_LABELS = {
+    "refaults": ("refaults", "pages/s"),
+    "thrashing": ("thrashing (restores)", "pages/s"),
+    "refault_activations": ("refault activations", "pages/s"),
+    "activations": ("activations", "pages/s"),
+    "major_faults": ("major faults", "/s"),
+    "paged_in": ("read from disk", "bytes/s"),
+    "paged_out": ("written to disk", "bytes/s"),
+    "reclaim_efficiency_kswapd": ("reclaim efficiency, kswapd", "ratio"),
+    "reclaim_efficiency_direct": ("reclaim efficiency, direct", "ratio"),
+    "scanned_kswapd": ("scanned by kswapd", "pages/s"),
+    "scanned_direct": ("scanned directly", "pages/s"),
+    "direct_reclaim_stalls": ("direct reclaim stalls", "/s"),
+    "cache_miss_ratio": ("estimated cache miss fraction", "ratio"),
+}
+
+
+def efficiency_rows(rates: Mapping[str, float | None]) -> list[list[str]]:
+    rows = []
+    for name, (label, unit) in _RATE_LABELS.items():
+        value = rates.get(name)
+        if value is None:
+            text = "-"
+        elif unit == "ratio":
+            text = fmt.percent(value)
+        elif unit == "bytes/s":
+            text = f"{fmt.iec(value)}/s"
+        else:
+            text = fmt.rate(value, " " + unit if unit != "/s" else "/s")
+        rows.append([label, text])
+    return rows
+
+
+def show(
+    snap: Snapshot,
+    tunables: Mapping[str, int] | None = None,
+    rates: tuple[float, Mapping[str, float | None]] | None = None,
+) -> str:
     out = [f"memmond show  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(snap.wall_time))}"]
 
     derived = snap.derived()
@@ -182,6 +219,14 @@ def show(snap: Snapshot, tunables: Mapping[str, int] | None = None) -> str:
         out.append(fmt.table(rows, header=["", "avg10", "avg60", "avg300", "stalled since boot"]))
     else:
         out.append(f"  unavailable: {snap.errors.get(pressure.SOURCE, 'not read')}")
+
+    if rates is not None:
+        seconds, values = rates
+        out += [
+            "",
+            f"Page cache efficiency (/proc/vmstat, over {fmt.duration(seconds)}; - means nothing to measure)",
+            fmt.table(efficiency_rows(values)),
+        ]
 
     if tunables:
         out += ["", "Tuning (/proc/sys/vm)", fmt.table(tuning_notes(tunables, snap), align="lrl")]

@@ -23,8 +23,12 @@ def _meminfo_bytes() -> dict[str, int]:
     return dict(info.items())
 
 
-def test_metrics_expose_every_meminfo_field_of_this_kernel_and_pass_promtool() -> None:
-    with RunningDaemon() as daemon:
+def test_metrics_expose_every_meminfo_field_of_this_kernel_and_pass_promtool(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text("interval: 200ms\n")
+    with RunningDaemon("--config", str(config)) as daemon:
+        # two samples in, so the rate metrics (which need a window) are part of what promtool checks
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 3, 5, "three samples")
         status, headers, body = daemon.get("/metrics")
         metrics = daemon.metrics()
     assert status == 200
@@ -37,6 +41,9 @@ def test_metrics_expose_every_meminfo_field_of_this_kernel_and_pass_promtool() -
     assert metrics['memmond_source_up{source="meminfo"}'] == 1
     assert metrics["memmond_samples_total"] >= 1
     assert any(name.startswith("memmond_vmstat_pgfault") for name in metrics)
+    assert metrics["memmond_page_cache_refaults_per_second"] >= 0
+    assert metrics["memmond_major_faults_per_second"] >= 0
+    assert 0 < metrics["memmond_rates_window_seconds"] <= 1
 
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: packaging/dev-setup.sh --test installs the Debian package prometheus"

@@ -6,6 +6,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from memmond import efficiency
 from memmond.exposition import catalogue_markdown
 from memmond.logs import MESSAGE_IDS
 from memmond.rules.builtin import markdown_table
@@ -27,6 +28,13 @@ def test_readme_builtin_rule_table_is_generated_from_the_pack() -> None:
     assert match, "README.md lacks the <!-- builtin-rules:begin/end --> block"
     assert match.group(1) == markdown_table(), (
         "README built-in rule table is stale: regenerate it with `python -m memmond.rules.builtin`"
+    )
+
+
+def test_readme_efficiency_formulas_are_generated_from_the_code() -> None:
+    match = re.search(r"<!-- efficiency:begin -->\n(.*?)\n<!-- efficiency:end -->", README, re.S)
+    assert match and match.group(1) == efficiency.markdown_table(), (
+        "README efficiency table is stale: regenerate it with `python -m memmond.efficiency`"
     )
 
 

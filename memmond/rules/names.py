@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
-from memmond.sources.vmstat import is_counter
+from memmond.sources.vmstat import OLD_NAMES, is_counter
 
-# Names that mean the same counter across kernel versions (split into _anon/_file in 5.9).
-VMSTAT_ALIASES = {
-    "workingset_refault_file": "workingset_refault",
-    "workingset_activate_file": "workingset_activate",
-    "workingset_restore_file": "workingset_restore",
-}
 # meminfo fields that exist on some kernels only, to explain their absence.
 _KNOWN_ELSEWHERE = {
     "mem_available": "MemAvailable appeared in Linux 3.14",
@@ -107,7 +101,7 @@ class Vocabulary:
         if snap.vmstat is not None:
             for field in snap.vmstat:
                 add(field, "vmstat", is_counter(field), _vmstat_getter(field))
-            for new, old in VMSTAT_ALIASES.items():
+            for new, old in OLD_NAMES.items():
                 if new not in snap.vmstat and old in snap.vmstat:
                     add(new, "vmstat", True, _vmstat_getter(new, old))
         for knob in vmtunables.KNOBS:

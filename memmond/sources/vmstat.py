@@ -34,6 +34,15 @@ _NR_COUNTERS = frozenset(
 _OTHER_GAUGES = frozenset({"workingset_nodes"})
 
 
+# Counters that were split into _anon and _file in Linux 5.9: the _file name, and what older kernels
+# called the (mostly file) counter before.
+OLD_NAMES = {
+    "workingset_refault_file": "workingset_refault",
+    "workingset_activate_file": "workingset_activate",
+    "workingset_restore_file": "workingset_restore",
+}
+
+
 def is_counter(name: str) -> bool:
     """True for monotonically increasing event counters, False for current amounts."""
     if name.startswith("nr_"):
