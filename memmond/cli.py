@@ -317,6 +317,27 @@ def cmd_drop_caches(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_trend(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    url = f"{args.url.rstrip('/')}/api/v1/trend?samples={args.samples}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            doc = json.load(response)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace").strip()
+        raise CLIError(f"{url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CLIError(f"cannot reach memmond at {args.url}: {reason} (is `memmond run` running?)") from None
+    if args.json:
+        _print_json(doc)
+    else:
+        print(report.trend(doc))
+    return EXIT_OK
+
+
 def _size(text: str) -> int:
     try:
         value = fmt.parse_bytes(text)
@@ -417,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drop.add_argument("level", type=int, choices=(1, 2, 3), metavar="1|2|3")
     drop.set_defaults(handler=cmd_drop_caches)
+
+    trend_cmd = sub.add_parser("trend", parents=[common], help="trends over recent samples, from a running daemon")
+    trend_cmd.add_argument("--samples", type=int, default=20, metavar="N", help="how many samples (default 20)")
+    trend_cmd.add_argument("--url", default="http://127.0.0.1:9847", help="the daemon (default http://127.0.0.1:9847)")
+    trend_cmd.add_argument("--json", action="store_true")
+    trend_cmd.set_defaults(handler=cmd_trend)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(

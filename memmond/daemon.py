@@ -15,7 +15,7 @@ import threading
 import time
 from types import FrameType
 
-from memmond import __version__, logs, ruleset, watch
+from memmond import __version__, logs, ruleset, trend, watch
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Listen
@@ -97,6 +97,7 @@ class Daemon:
         self._processes: tuple[watch.ProcessSample, ...] = ()
         self._next_watch = 0.0
         self._rate_window: collections.deque[Snapshot] = collections.deque()
+        self._level_changes: collections.deque[trend.LevelChange] = collections.deque(maxlen=100)
 
     # -- signals ------------------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -119,6 +120,7 @@ class Daemon:
         change = self.tracker.update(snap)
         if change is not None:
             self.stats.level_changes_total[change.level] += 1
+            self._level_changes.append(trend.LevelChange(snap.wall_time, change.previous, change.level))
             worse = LEVELS.index(change.level) > LEVELS.index(change.previous)
             level = logging.WARNING if worse and change.level in ("high", "critical") else logging.INFO
             logs.event(
@@ -139,6 +141,8 @@ class Daemon:
         self.latest = Published(
             snapshot=snap,
             rate_base=window[0],
+            history=tuple(self.history.samples),
+            level_changes=tuple(self._level_changes),
             extremes=self.extremes.values(),
             extremes_window_seconds=self.extremes.window,
             interval_seconds=self.config.interval_seconds,

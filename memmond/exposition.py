@@ -31,6 +31,7 @@ from memmond.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
+from memmond.trend import LevelChange
 from memmond.watch import FileSample, ProcessSample
 
 PREFIX = "memmond_"
@@ -596,6 +597,8 @@ class Published:
     stats: SelfStats
     rules: tuple[RuleStatus, ...] = ()
     rate_base: Snapshot | None = None  # the oldest sample within the rates window
+    history: tuple[Snapshot, ...] = ()  # oldest first; a copy, so HTTP threads can read it freely
+    level_changes: tuple[LevelChange, ...] = ()
     files: tuple[FileSample, ...] = ()
     processes: tuple[ProcessSample, ...] = ()
     watch_interval_seconds: float = 0.0

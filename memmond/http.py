@@ -4,16 +4,18 @@ published state (a reference read, no lock, no /proc access), so scrapes never h
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from memmond import __version__
+from memmond import __version__, trend
 from memmond.config import Listen
 from memmond.exposition import Published
 
@@ -28,6 +30,7 @@ LANDING_PAGE = """<!DOCTYPE html>
 <li><a href="/metrics">/metrics</a> &mdash; Prometheus metrics</li>
 <li><a href="/-/healthy">/-/healthy</a> &mdash; the process is up</li>
 <li><a href="/-/ready">/-/ready</a> &mdash; the first sample is in</li>
+<li><a href="/api/v1/trend?samples=20">/api/v1/trend?samples=20</a> &mdash; trends over recent samples (JSON)</li>
 </ul>
 </body></html>
 """
@@ -123,9 +126,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
 
     def _route(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
             self._metrics()
+        elif path == "/api/v1/trend":
+            self._trend(query)
         elif path == "/":
             self._send(200, LANDING_PAGE.format(version=__version__).encode(), "text/html; charset=utf-8")
         elif path == "/-/healthy":
@@ -137,6 +142,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, b"memmond is ready\n", "text/plain; charset=utf-8")
         else:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def _json(self, status: int, doc: object) -> None:
+        self._send(status, json.dumps(doc).encode() + b"\n", "application/json")
+
+    def _trend(self, query: str) -> None:
+        """GET /api/v1/trend?samples=N: trends over the newest N samples (default 20), oldest first."""
+        published = self.server.latest()
+        params = urllib.parse.parse_qs(query)
+        text = (params.get("samples") or ["20"])[0]
+        if not text.isdigit() or not 2 <= int(text) <= 1_000_000:
+            self._json(400, {"error": f"samples must be a whole number from 2, got {text!r}"})
+            return
+        history = published.history if published is not None else ()
+        if len(history) < 2:
+            self._json(503, {"error": "not enough samples yet", "samples": len(history)})
+            return
+        samples = history[-int(text) :]
+        result = trend.analyze(samples, published.level_changes if published else ())
+        self._json(200, {"requested_samples": int(text), **result.to_dict()})
 
     def _metrics(self) -> None:
         published = self.server.latest()
