@@ -338,6 +338,35 @@ def cmd_trend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from memmond.live import LiveView
+
+    procfs = _procfs(args)
+    try:
+        cfg = config_mod.load(args.config)
+        rules = ruleset.load(cfg, procfs)
+    except config_mod.ConfigError as exc:
+        raise CLIError("; ".join(exc.problems)) from None
+    interval = args.interval if args.interval is not None else cfg.interval_seconds
+    view = LiveView(Sampler(procfs), rules, cfg.levels, interval)
+    tty = sys.stdout.isatty()
+    frames = 0
+    next_due = time.monotonic()
+    while args.count is None or frames < args.count:
+        frame = view.step()
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[2J" + frame + "\n")  # home and clear: redraw in place
+        else:
+            sys.stdout.write(frame + "\n\n")
+        sys.stdout.flush()
+        frames += 1
+        if args.count is not None and frames >= args.count:
+            break
+        next_due += interval
+        time.sleep(max(0.0, next_due - time.monotonic()))
+    return EXIT_OK
+
+
 def _size(text: str) -> int:
     try:
         value = fmt.parse_bytes(text)
@@ -444,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     trend_cmd.add_argument("--url", default="http://127.0.0.1:9847", help="the daemon (default http://127.0.0.1:9847)")
     trend_cmd.add_argument("--json", action="store_true")
     trend_cmd.set_defaults(handler=cmd_trend)
+
+    watch_cmd = sub.add_parser("watch", parents=[common], help="live terminal view (no daemon needed)")
+    watch_cmd.add_argument("--interval", type=float, help="seconds between refreshes (default: the config's)")
+    watch_cmd.add_argument("--count", type=int, help="stop after this many refreshes")
+    watch_cmd.add_argument("--config", metavar="FILE", help="rules and levels from this config")
+    watch_cmd.set_defaults(handler=cmd_watch)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(

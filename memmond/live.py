@@ -1,0 +1,84 @@
+"""`memmond watch`: a live terminal view that needs no daemon. It samples, evaluates the configured rules
+and the pressure level itself, and redraws a small screen: sparklines of available memory and page
+cache, dirty and writeback, PSI, the level and the firing rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from memmond import format as fmt
+from memmond.rules.engine import FIRING, Engine
+from memmond.rules.levels import LevelConfig, PressureTracker
+from memmond.ruleset import Ruleset
+from memmond.snapshot import Sampler, Snapshot
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One character per value, scaled between the smallest and the largest; flat when they are equal."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return _BARS[0] * len(values)
+    span = high - low
+    return "".join(_BARS[min(len(_BARS) - 1, int((v - low) / span * len(_BARS)))] for v in values)
+
+
+class LiveView:
+    def __init__(self, sampler: Sampler, rules: Ruleset, levels: LevelConfig, interval: float, width: int = 60):
+        self.sampler = sampler
+        self.engine = Engine(rules.rules, rules.vocabulary)
+        self.tracker = PressureTracker(levels)
+        self.interval = interval
+        self.history: deque[Snapshot] = deque(maxlen=max(width, 2))
+        self.events: deque[str] = deque(maxlen=5)
+
+    def step(self) -> str:
+        snap = self.sampler.capture()
+        self.history.append(snap)
+        for transition in self.engine.evaluate(self.history, self.interval):
+            if transition.state in (FIRING, "resolved"):
+                stamp = time.strftime("%H:%M:%S", time.localtime(snap.wall_time))
+                self.events.append(f"{stamp} {transition.rule.name} {transition.state}: {transition.summary}")
+        self.tracker.update(snap)
+        return self.render(snap)
+
+    def _series(self, name: str) -> list[float]:
+        values = []
+        for snap in self.history:
+            value = snap.mem_available if name == "available" else snap.derived().get(name)
+            if value is not None:
+                values.append(float(value))
+        return values
+
+    def render(self, snap: Snapshot) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.wall_time))
+        lines = [f"memmond watch  {stamp}  every {fmt.duration(self.interval)}  (Ctrl-C to stop)", ""]
+        lines.append(f"pressure level  {self.tracker.level}  ({self.tracker.reason})")
+        for label, name in (("available", "available"), ("page cache", "page_cache")):
+            values = self._series(name)
+            if values:
+                lines.append(
+                    f"{label:<12}{fmt.iec(values[-1]):>11}  {sparkline(values)}  "
+                    f"min {fmt.iec(min(values))}  max {fmt.iec(max(values))}"
+                )
+        dirty, writeback = snap.mem_field("Dirty"), snap.mem_field("Writeback")
+        psi = ""
+        if snap.pressure is not None and snap.pressure.some is not None:
+            psi = f"   PSI some {fmt.percent(snap.pressure.some.avg10, 2)}"
+            if snap.pressure.full is not None:
+                psi += f" full {fmt.percent(snap.pressure.full.avg10, 2)}"
+        lines.append(f"{'dirty':<12}{fmt.iec(dirty or 0):>11}   writeback {fmt.iec(writeback or 0)}{psi}")
+        firing = [r for r in self.engine.rules if self.engine.states[r.name].state == FIRING]
+        lines.append("")
+        lines.append("firing rules: " + (", ".join(f"{r.name} ({r.severity})" for r in firing) or "none"))
+        if self.events:
+            lines += ["recent events:"] + [f"  {event}" for event in self.events]
+        if snap.errors:
+            lines.append("not read: " + "; ".join(f"{s}: {r}" for s, r in sorted(snap.errors.items())))
+        return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""memmond watch without a daemon: frames, sparklines, rules firing live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import OLD_3_10, run_memmond
+
+from memmond.live import sparkline
+
+
+def test_sparkline_scales_between_min_and_max() -> None:
+    assert sparkline([]) == ""
+    assert sparkline([5, 5, 5]) == "▁▁▁"
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([10, 0]) == "█▁"
+
+
+def test_watch_prints_frames_and_fires_configured_rules(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text(
+        "rules:\n  - name: always\n    expr: mem_total > 0\n    summary: 'total {{ mem_total | bytes }}'\n"
+    )
+    result = run_memmond("watch", "--interval", "0.1", "--count", "3", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("memmond watch ") == 3
+    last = result.stdout.rsplit("memmond watch ", 1)[1]
+    assert "pressure level  low" in last
+    assert "available " in last and "page cache " in last
+    assert "firing rules: always (warning)" in last
+    assert "always firing: total " in last
+
+
+def test_watch_on_an_old_kernel_tree() -> None:
+    result = run_memmond("--procfs", str(OLD_3_10), "watch", "--interval", "0.05", "--count", "2")
+    assert result.returncode == 0, result.stderr
+    assert "estimated: no MemAvailable" in result.stdout
+    assert "not read: pressure" in result.stdout
