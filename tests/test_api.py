@@ -1,0 +1,89 @@
+"""The Python library API and the four examples, run as the README says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CURRENT, OLD_3_10
+
+import memmond
+from memmond.config import ConfigError
+from memmond.rules.expr import ExpressionError
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_memory_stats_and_pressure_from_a_captured_tree() -> None:
+    stats = memmond.MemoryStats.current(str(CURRENT))
+    meminfo = {
+        line.split(":")[0]: int(line.split()[1]) * 1024 for line in (CURRENT / "meminfo").read_text().splitlines()
+    }
+    assert stats.mem_total == meminfo["MemTotal"]
+    assert stats.page_cache_size() == meminfo["Cached"] + meminfo["Buffers"]
+    assert stats.field("SecPageTables") == meminfo["SecPageTables"]
+    old = memmond.MemoryStats.current(str(OLD_3_10))
+    assert old.mem_available == old.mem_free + old.buffers + old.cached  # the pre-3.14 estimate
+    pressure = memmond.MemoryPressure.current(str(CURRENT))
+    assert pressure.pressure_level == "low" and 0.9 < pressure.available_ratio <= 1
+
+
+def test_snapshots_and_diffs() -> None:
+    before = memmond.take_snapshot()
+    after = memmond.take_snapshot()
+    line = memmond.diff(before, after).summary_line()
+    assert line.startswith("over ") and "MemAvailable" in line
+
+
+def test_continuous_monitor_samples_in_the_background() -> None:
+    monitor = memmond.ContinuousMonitor(max_snapshots=5)
+    with monitor.running(0.05):
+        time.sleep(0.5)
+    snapshots = monitor.snapshots()
+    assert len(snapshots) == 5  # bounded
+    assert [s.monotonic for s in snapshots] == sorted(s.monotonic for s in snapshots)
+    trend = monitor.get_trend_analysis(3)
+    assert trend is not None and trend.sample_count == 3
+    assert memmond.ContinuousMonitor().get_trend_analysis(10) is None
+
+
+def test_event_monitor_takes_callables_expressions_and_yaml_alike() -> None:
+    seen_previous = []
+
+    def condition(stats: memmond.MemoryStats, previous: memmond.MemoryStats | None) -> bool:
+        seen_previous.append(previous is not None)
+        return stats.mem_total > 0
+
+    monitor = memmond.EventMonitor()
+    monitor.add_common_conditions()
+    assert "low_memory" in monitor.conditions
+    monitor.add_condition("callable", condition)
+    monitor.add_rule("expression", "mem_total > 0", severity="info")
+    monitor.add_rules_yaml("rules:\n  - name: from_yaml\n    expr: mem_total > 0\n    for: 1h\n")
+    events = monitor.check_conditions()
+    assert {e.name for e in events} == {"callable", "expression"}  # from_yaml is pending for an hour
+    assert monitor.check_conditions() == []  # already firing: no new event
+    assert seen_previous == [False, True]
+    assert set(monitor.firing()) == {"callable", "expression"}
+    with pytest.raises(ConfigError, match="unknown name 'mem_totl'"):
+        monitor.add_rules_yaml("rules:\n  - name: bad\n    expr: mem_totl > 0\n")
+    with pytest.raises(ExpressionError, match=r"unknown function __import__\(\)"):
+        monitor.add_rule("bad", "__import__('os')")
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("basic.py", [], "Memory Pressure:"),
+        ("file_io.py", ["--size-mib", "4"], "File write increased page cache"),
+        ("continuous.py", ["--seconds", "1", "--interval", "0.1"], "Memory trend over"),
+        ("events.py", ["--checks", "2", "--every", "0.1"], "Memory event triggered: some_memory_in_use"),
+    ],
+)
+def test_examples_run_as_the_readme_says(script: str, args: list[str], expect: str) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout
