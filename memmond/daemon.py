@@ -194,6 +194,17 @@ class Daemon:
             **labels,
         )
 
+    def _check_process_visibility(self) -> None:
+        """watch.processes finds nothing when /proc hides other users' processes (the unit's
+        ProtectProc=invisible, or mount option hidepid): say so once instead of reporting 0 forever."""
+        if self.config.watch_processes and not self.procfs.path("1").exists():
+            log.warning(
+                "watch.processes: %s hides other users' processes (ProtectProc=invisible or hidepid); "
+                "only memmond's own processes can be watched. Under systemd, set ProtectProc=default "
+                "in a drop-in (systemctl edit memmond).",
+                self.procfs.root,
+            )
+
     def _log_skipped_rules(self) -> None:
         for name, reason in self.ruleset.skipped.items():
             log.info("built-in rule %s is not active: %s", name, reason)
@@ -315,6 +326,7 @@ class Daemon:
         )
 
         self._log_skipped_rules()
+        self._check_process_visibility()
         self.sample_watched(time.monotonic())
         self.sample_once()
         self.notifier.ready(self._status())
