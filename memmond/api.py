@@ -32,7 +32,7 @@ def take_snapshot(procfs: ProcFS | str | None = None) -> Snapshot:
     return Sampler(_procfs(procfs)).capture()
 
 
-def diff(before: Snapshot, after: Snapshot) -> Diff:
+def compare(before: Snapshot, after: Snapshot) -> Diff:
     """What changed between two snapshots (the seed's MemoryDiff::between); .summary_line() for one line."""
     return Diff(before, after)
 

@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, analysis, efficiency, report, ruleset, utilities, watch
+from memmond import __version__, efficiency, report, ruleset, utilities, watch
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.diff import Diff
 from memmond.procfs import ProcFS, SourceError
 from memmond.rules.levels import level_of
 from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
-from memmond.sources import pagecache, process, vmtunables
+from memmond.sources import process, vmtunables
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -205,6 +205,8 @@ def _listen(text: str) -> config_mod.Listen:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from memmond.sources import pagecache
+
     results: list[pagecache.Residency] = []
     errors: list[str] = []
     files = list(pagecache.walk(args.paths, args.max_files + 1))
@@ -252,6 +254,8 @@ class _ProgressBar:
 
 
 def cmd_io_impact(args: argparse.Namespace) -> int:
+    from memmond import analysis
+
     sampler = Sampler(_procfs(args))
     bar = _ProgressBar()
     try:
@@ -456,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("path", metavar="PATH")
     read.add_argument("--drop-first", action="store_true", help="evict the file's own pages before reading")
     for op in (write, read):
-        op.add_argument("--block-size", type=_size, default=analysis.DEFAULT_BLOCK_SIZE, help="I/O size (1MiB)")
+        op.add_argument("--block-size", type=_size, default=1024 * 1024, help="I/O size (1MiB)")
         op.add_argument("--json", action="store_true")
         op.set_defaults(handler=cmd_io_impact)
 

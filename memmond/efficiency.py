@@ -7,11 +7,11 @@ pgsteal/pgscan were per zone (pgsteal_kswapd_normal, ...) before 4.8, allocstall
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from memmond.snapshot import Snapshot
-from memmond.sources.pagecache import PAGE_SIZE
 from memmond.sources.vmstat import OLD_NAMES
 
 _ZONES = ("dma", "dma32", "normal", "movable", "high", "device")
@@ -68,6 +68,7 @@ def _ratio(
     return compute
 
 
+PAGE_SIZE = mmap.PAGESIZE
 PAGES_PER_KIB = 1024 / PAGE_SIZE
 
 RATES: tuple[RateSpec, ...] = (

@@ -6,17 +6,22 @@ check the text without running a subprocess.
 
 from __future__ import annotations
 
+import mmap
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from memmond import format as fmt
-from memmond.analysis import FIELDS as ANALYSIS_FIELDS
-from memmond.analysis import IOImpact
 from memmond.rules.levels import level_of
 from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure
-from memmond.sources.pagecache import PAGE_SIZE, Residency
 from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
+
+if TYPE_CHECKING:  # the CLI's daemon path must not load ctypes and the io-impact layer
+    from memmond.analysis import IOImpact
+    from memmond.sources.pagecache import Residency
+
+PAGE_SIZE = mmap.PAGESIZE
 
 # Page cache breakdown: field, what it means in one phrase.
 PAGE_CACHE_FIELDS = (
@@ -321,9 +326,10 @@ def io_impact(impact: IOImpact) -> str:
         f"{how} in {impact.seconds:.2f} s",
         "",
     ]
+    from memmond.analysis import FIELDS
+
     rows = [
-        [name, fmt.signed_kb(impact.delta(name)), fmt.signed_kb(impact.delta(name, synced=True))]
-        for name in ANALYSIS_FIELDS
+        [name, fmt.signed_kb(impact.delta(name)), fmt.signed_kb(impact.delta(name, synced=True))] for name in FIELDS
     ]
     out.append(fmt.table(rows, header=["meminfo", "right after", "after sync"]))
     out += ["", "The file in the page cache"]

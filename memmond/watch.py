@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from memmond.procfs import ProcFS, SourceError
-from memmond.sources import pagecache, process
+from memmond.sources import process
 
 MAX_WATCHED_FILES = 32
 MAX_WATCHED_PROCESSES = 32
@@ -51,6 +51,8 @@ class ProcessSample:
 
 def sample_file(path: str) -> FileSample:
     """One watched path: a file, or a directory summed over its files."""
+    from memmond.sources import pagecache  # ctypes and libc only when files are watched
+
     results = []
     errors = []
     for name in pagecache.walk([path], MAX_FILES_PER_DIRECTORY):

@@ -34,7 +34,7 @@ def test_memory_stats_and_pressure_from_a_captured_tree() -> None:
 def test_snapshots_and_diffs() -> None:
     before = memmond.take_snapshot()
     after = memmond.take_snapshot()
-    line = memmond.diff(before, after).summary_line()
+    line = memmond.compare(before, after).summary_line()
     assert line.startswith("over ") and "MemAvailable" in line
 
 
@@ -87,3 +87,13 @@ def test_examples_run_as_the_readme_says(script: str, args: list[str], expect: s
     result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert expect in result.stdout
+
+
+def test_the_daemon_path_does_not_load_the_library_layer() -> None:
+    """RSS matters for a daemon on every host: `memmond run` must not import io-impact, ctypes or the API."""
+    code = (
+        "import sys, memmond.cli, memmond.daemon; print(sorted(m for m in ('ctypes', 'memmond.api', "
+        "'memmond.analysis', 'memmond.live') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result
