@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -79,6 +78,13 @@ def _slope(times: Sequence[float], values: Sequence[float]) -> float:
     return math.fsum((t - mean_t) * (v - mean_v) for t, v in zip(times, values, strict=True)) / var_t
 
 
+def _pstdev(values: Sequence[float]) -> float:
+    """Population standard deviation (statistics.pstdev would import decimal and fractions: 1 MB of RSS
+    in a daemon that runs on every host)."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
 def series_trend(times: Sequence[float], values: Sequence[float]) -> SeriesTrend:
     initial, final = values[0], values[-1]
     change = final - initial
@@ -98,7 +104,7 @@ def series_trend(times: Sequence[float], values: Sequence[float]) -> SeriesTrend
         max=max(values),
         mean=math.fsum(values) / len(values),
         slope_per_second=_slope(times, values),
-        volatility=statistics.pstdev(steps) if len(steps) > 1 else 0.0,
+        volatility=_pstdev(steps) if len(steps) > 1 else 0.0,
     )
 
 
