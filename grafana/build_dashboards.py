@@ -1,0 +1,321 @@
+"""Writes grafana/dashboards/*.json from the panel definitions below.
+
+    .venv/bin/python grafana/build_dashboards.py
+
+The JSON is committed (Grafana and provisioning read it); a test rebuilds it and fails when the
+committed file differs, so the panels are reviewed here, in a few readable lines each, not in 1000
+lines of JSON. Every query uses the $datasource and $instance variables: no datasource UID is
+hard-coded, so the dashboard imports into any Grafana with any Prometheus datasource.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+I = 'instance=~"$instance"'  # noqa: E741 (the label matcher every query carries)
+
+# (title, unit, kind, [(legend, expr)], extra panel options)
+Panel = tuple[str, str, str, list[tuple[str, str]], dict[str, Any]]
+
+OVERVIEW: list[tuple[str, list[Panel]]] = [
+    (
+        "Memory",
+        [
+            (
+                "Memory composition",
+                "bytes",
+                "stacked",
+                [
+                    (
+                        "used (anon, kernel, other)",
+                        f"memmond_meminfo_mem_total_bytes{{{I}}} - memmond_meminfo_mem_free_bytes{{{I}}}"
+                        f" - memmond_meminfo_cached_bytes{{{I}}} - memmond_meminfo_buffers_bytes{{{I}}}"
+                        f" - memmond_meminfo_slab_bytes{{{I}}}",
+                    ),
+                    ("page cache (Cached)", f"memmond_meminfo_cached_bytes{{{I}}}"),
+                    ("buffers", f"memmond_meminfo_buffers_bytes{{{I}}}"),
+                    ("slab", f"memmond_meminfo_slab_bytes{{{I}}}"),
+                    ("free", f"memmond_meminfo_mem_free_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Available, with its window minimum",
+                "bytes",
+                "lines",
+                [
+                    ("available", f"memmond_meminfo_mem_available_bytes{{{I}}}"),
+                    ("window minimum", f"memmond_mem_available_min_bytes{{{I}}}"),
+                    ("total", f"memmond_meminfo_mem_total_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Pressure level",
+                "none",
+                "state",
+                [
+                    (
+                        "level",
+                        f'memmond_pressure_level{{{I}, level="medium"}} * 1'
+                        f' + ignoring(level) memmond_pressure_level{{{I}, level="high"}} * 2'
+                        f' + ignoring(level) memmond_pressure_level{{{I}, level="critical"}} * 3',
+                    ),
+                ],
+                {},
+            ),
+            (
+                "Memory pressure stall (PSI, avg10)",
+                "percentunit",
+                "lines",
+                [
+                    ("{{kind}}", f'memmond_pressure_stall_ratio{{{I}, window="10s"}}'),
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Page cache and I/O",
+        [
+            (
+                "Dirty and writeback",
+                "bytes",
+                "lines",
+                [
+                    ("dirty", f"memmond_meminfo_dirty_bytes{{{I}}}"),
+                    ("dirty, window maximum", f"memmond_dirty_max_bytes{{{I}}}"),
+                    ("writeback", f"memmond_meminfo_writeback_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Active vs inactive file pages",
+                "bytes",
+                "lines",
+                [
+                    ("active(file)", f"memmond_meminfo_active_file_bytes{{{I}}}"),
+                    ("inactive(file)", f"memmond_meminfo_inactive_file_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Refaults and thrashing",
+                "short",
+                "lines",
+                [
+                    ("refaults/s", f"memmond_page_cache_refaults_per_second{{{I}}}"),
+                    ("thrashing (restores)/s", f"memmond_page_cache_thrashing_per_second{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Major page faults",
+                "short",
+                "lines",
+                [
+                    ("major faults/s", f"rate(memmond_vmstat_pgmajfault_total{{{I}}}[$__rate_interval])"),
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Rules",
+        [
+            (
+                "Rule events",
+                "short",
+                "bars",
+                [
+                    ("{{rule}}", f"sum by (rule) (increase(memmond_rule_events_total{{{I}}}[$__rate_interval]))"),
+                ],
+                {},
+            ),
+            (
+                "Firing rules",
+                "none",
+                "table",
+                [
+                    ("", f"memmond_rule_active{{{I}}} == 1"),
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Watched files and processes",
+        [
+            (
+                "Watched files in the page cache",
+                "bytes",
+                "lines",
+                [
+                    ("{{path}} resident", f"memmond_file_cache_resident_bytes{{{I}}}"),
+                    ("{{path}} size", f"memmond_file_size_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+            (
+                "Watched processes",
+                "bytes",
+                "lines",
+                [
+                    ("{{name}} RSS", f"memmond_process_rss_bytes{{{I}}}"),
+                    ("{{name}} swap", f"memmond_process_swap_bytes{{{I}}}"),
+                ],
+                {},
+            ),
+        ],
+    ),
+]
+
+
+def _targets(queries: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "datasource": DS,
+            "expr": expr,
+            "legendFormat": legend,
+            "refId": chr(ord("A") + index),
+            **({"format": "table", "instant": True} if not legend else {}),
+        }
+        for index, (legend, expr) in enumerate(queries)
+    ]
+
+
+def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
+    title, unit, kind, queries, extra = panel
+    common = {
+        "id": panel_id,
+        "title": title,
+        "datasource": DS,
+        "targets": _targets(queries),
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+    }
+    if kind == "state":
+        mappings = [
+            {"type": "value", "options": {str(i): {"text": name, "color": color, "index": i}}}
+            for i, (name, color) in enumerate(
+                (("low", "green"), ("medium", "yellow"), ("high", "orange"), ("critical", "red"))
+            )
+        ]
+        return {
+            **common,
+            "type": "state-timeline",
+            "fieldConfig": {"defaults": {"mappings": mappings, "unit": unit}, "overrides": []},
+            "options": {"showValue": "never", "mergeValues": True},
+            **extra,
+        }
+    if kind == "table":
+        return {
+            **common,
+            "type": "table",
+            "fieldConfig": {"defaults": {}, "overrides": []},
+            "transformations": [
+                {"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True}}}
+            ],
+            **extra,
+        }
+    custom: dict[str, Any] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
+    if kind == "stacked":
+        custom.update({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60})
+    if kind == "bars":
+        custom.update({"drawStyle": "bars", "fillOpacity": 80})
+    return {
+        **common,
+        "type": "timeseries",
+        "fieldConfig": {"defaults": {"unit": unit, "custom": custom}, "overrides": []},
+        "options": {
+            "legend": {"displayMode": "list", "placement": "bottom"},
+            "tooltip": {"mode": "multi", "sort": "none"},
+        },
+        **extra,
+    }
+
+
+def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict[str, Any]:
+    panels: list[dict[str, Any]] = []
+    y = 0
+    panel_id = 1
+    for row_title, row_panels in rows:
+        panels.append(
+            {
+                "id": panel_id,
+                "type": "row",
+                "title": row_title,
+                "collapsed": False,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+                "panels": [],
+            }
+        )
+        panel_id += 1
+        y += 1
+        for index, panel in enumerate(row_panels):
+            panels.append(_panel(panel_id, (index % 2) * 12, y + (index // 2) * 8, panel))
+            panel_id += 1
+        y += ((len(row_panels) + 1) // 2) * 8
+    return {
+        "uid": uid,
+        "title": title,
+        "description": "memmond: Linux memory, page cache, pressure and rules (https://prometheus.io exporter)",
+        "tags": ["memmond", "memory", "linux"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "graphTooltip": 1,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "timezone": "",
+        "annotations": {"list": []},
+        "links": [],
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                    "regex": "",
+                    "options": [],
+                },
+                {
+                    "name": "instance",
+                    "label": "Instance",
+                    "type": "query",
+                    "datasource": DS,
+                    "query": {"query": "label_values(memmond_build_info, instance)", "refId": "instance"},
+                    "definition": "label_values(memmond_build_info, instance)",
+                    "current": {},
+                    "hide": 0,
+                    "includeAll": True,
+                    "multi": True,
+                    "refresh": 2,
+                    "sort": 1,
+                    "regex": "",
+                    "options": [],
+                },
+            ]
+        },
+        "panels": panels,
+    }
+
+
+def build() -> dict[str, str]:
+    """file name -> JSON text."""
+    overview = dashboard("memmond-overview", "memmond overview", OVERVIEW)
+    return {"memmond-overview.json": json.dumps(overview, indent=2) + "\n"}
+
+
+if __name__ == "__main__":
+    OUT.mkdir(exist_ok=True)
+    for name, text in build().items():
+        (OUT / name).write_text(text)
+        print(f"wrote {OUT / name}")

@@ -1,0 +1,122 @@
+"""The Grafana dashboard: generated JSON in step with its source, portable datasource references, valid
+PromQL, and only metrics memmond really exposes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from conftest import RunningDaemon
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "grafana"))
+import build_dashboards  # noqa: E402
+
+DASHBOARD = ROOT / "grafana" / "dashboards" / "memmond-overview.json"
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _walk(value)
+    return found
+
+
+def _exprs() -> list[str]:
+    return [node["expr"] for node in _walk(json.loads(DASHBOARD.read_text())) if "expr" in node]
+
+
+def substitute(expr: str, instance: str = ".*") -> str:
+    """The template variables as Grafana would fill them in."""
+    return expr.replace("$__rate_interval", "1m").replace("$instance", instance)
+
+
+def test_committed_json_is_what_the_generator_writes() -> None:
+    for name, text in build_dashboards.build().items():
+        assert (ROOT / "grafana" / "dashboards" / name).read_text() == text, (
+            f"{name} is stale: run .venv/bin/python grafana/build_dashboards.py"
+        )
+
+
+def test_schema_variables_and_no_hard_coded_datasource() -> None:
+    board = json.loads(DASHBOARD.read_text())
+    assert board["schemaVersion"] >= 36 and board["uid"] == "memmond-overview"
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert variables["instance"]["type"] == "query"
+    references = [node["datasource"] for node in _walk(board) if "datasource" in node]
+    assert references and all(ref == {"type": "prometheus", "uid": "${datasource}"} for ref in references)
+    titles = {panel["title"] for panel in board["panels"]}
+    for wanted in (
+        "Memory composition",
+        "Available, with its window minimum",
+        "Pressure level",
+        "Memory pressure stall (PSI, avg10)",
+        "Dirty and writeback",
+        "Active vs inactive file pages",
+        "Refaults and thrashing",
+        "Major page faults",
+        "Rule events",
+        "Firing rules",
+        "Watched files in the page cache",
+        "Watched processes",
+    ):
+        assert wanted in titles, wanted
+
+
+def test_every_query_is_valid_promql(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: packaging/dev-setup.sh --test installs the Debian package prometheus"
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{index}", "expr": substitute(expr)}
+                    for index, expr in enumerate(_exprs())
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_provisioning_files_parse() -> None:
+    dashboards = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/memmond.yaml").read_text())
+    assert dashboards["providers"][0]["options"]["path"] == "/opt/memmond/share/grafana/dashboards"
+    datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    assert datasources["datasources"][0]["type"] == "prometheus"
+
+
+def test_every_metric_a_panel_uses_is_exposed(tmp_path: Path) -> None:
+    """A daemon configured as a user of every panel would be (a watched file and process, a firing rule)
+    exposes every metric the dashboard names. The real-Prometheus test runs the queries themselves."""
+    watched = tmp_path / "watched.bin"
+    watched.write_bytes(os.urandom(65536))
+    config = tmp_path / "m.yaml"
+    config.write_text(
+        f"interval: 200ms\nwatch:\n  interval: 1s\n  files: [{watched}]\n  processes:\n    - name: me\n"
+        f"      pidfile: {tmp_path / 'me.pid'}\nrules:\n  - name: always\n    expr: mem_total > 0\n"
+    )
+    (tmp_path / "me.pid").write_text(str(os.getpid()))
+    with RunningDaemon("--config", str(config)) as daemon:
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 3, 5, "three samples")
+        exposed = {name.split("{")[0] for name in daemon.metrics()}
+    exposed |= {name[: -len("_total")] for name in exposed if name.endswith("_total")}
+    used = {name for expr in _exprs() for name in re.findall(r"\bmemmond_[a-z0-9_]+", expr)}
+    assert used and used <= exposed, sorted(used - exposed)
