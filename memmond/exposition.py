@@ -12,8 +12,9 @@ from __future__ import annotations
 import gzip
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -497,25 +498,30 @@ def _watch_families(pub: Published) -> Iterator[Metric]:
     for sample in pub.files:
         up.add_metric([sample.path], 0.0 if sample.error else 1.0)
     yield up
-    for metric, attribute in _FILE_METRICS:
-        family = _gauge(metric, labels=("path",), unit="bytes")
-        for sample in pub.files:
-            value = getattr(sample, attribute)
-            if sample.error is None and value is not None:
-                family.add_metric([sample.path], value)
-        yield family
+    yield from _labelled_families(pub.files, _FILE_METRICS, "path", lambda sample: sample.path)
     up = _gauge("memmond_process_watch_up", labels=("name",))
     count = _gauge("memmond_process_count", labels=("name",))
     for proc in pub.processes:
         up.add_metric([proc.name], 0.0 if proc.error else 1.0)
         count.add_metric([proc.name], len(proc.pids))
     yield from (up, count)
-    for metric, attribute in _PROCESS_METRICS:
-        family = _gauge(metric, labels=("name",), unit="bytes")
-        for proc in pub.processes:
-            value = getattr(proc, attribute)
-            if proc.error is None and value is not None:
-                family.add_metric([proc.name], value)
+    yield from _labelled_families(pub.processes, _PROCESS_METRICS, "name", lambda proc: proc.name)
+
+
+def _labelled_families(
+    items: Iterable[FileSample | ProcessSample],
+    metrics: tuple[tuple[str, str], ...],
+    label: str,
+    label_of: Callable[[Any], str],
+) -> Iterator[Metric]:
+    """One byte gauge per (metric, attribute), a sample per watched item that was measured and has it."""
+    items = list(items)
+    for metric, attribute in metrics:
+        family = _gauge(metric, labels=(label,), unit="bytes")
+        for item in items:
+            value = getattr(item, attribute)
+            if item.error is None and value is not None:
+                family.add_metric([label_of(item)], value)
         yield family
 
 

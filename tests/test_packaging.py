@@ -65,14 +65,15 @@ def test_security_exposure_is_at_most_1_5(tmp_path: Path) -> None:
     assert float(match.group(1)) <= 1.1  # what it is today; a change that loosens it should be deliberate
 
 
+def _install(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / "packaging" / "install.sh"), *args], capture_output=True, text=True, timeout=600
+    )
+
+
 def test_install_into_a_staging_directory_and_uninstall(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    run = subprocess.run(
-        ["bash", str(ROOT / "packaging" / "install.sh"), "--destdir", str(dest), "--no-apt"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run = _install("--destdir", str(dest), "--no-apt")
     assert run.returncode == 0, run.stderr
     assert "systemctl enable --now memmond" in run.stdout
     unit = dest / "etc/systemd/system/memmond.service"
@@ -86,22 +87,12 @@ def test_install_into_a_staging_directory_and_uninstall(tmp_path: Path) -> None:
 
     # An edited config survives a reinstall; the new default lands beside it.
     config.write_text(config.read_text() + "# edited\n")
-    again = subprocess.run(
-        ["bash", str(ROOT / "packaging" / "install.sh"), "--destdir", str(dest), "--no-apt"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = _install("--destdir", str(dest), "--no-apt")
     assert again.returncode == 0, again.stderr
     assert config.read_text().endswith("# edited\n")
     assert (dest / "etc/memmond/memmond.yaml.dist").exists()
 
-    gone = subprocess.run(
-        ["bash", str(ROOT / "packaging" / "install.sh"), "--destdir", str(dest), "--uninstall"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    gone = _install("--destdir", str(dest), "--uninstall")
     assert gone.returncode == 0, gone.stderr
     assert not unit.exists() and not (dest / "opt/memmond").exists()
     assert config.exists()  # configs are the admin's: kept
@@ -109,20 +100,7 @@ def test_install_into_a_staging_directory_and_uninstall(tmp_path: Path) -> None:
 
 def test_install_with_another_prefix(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    run = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "packaging" / "install.sh"),
-            "--destdir",
-            str(dest),
-            "--no-apt",
-            "--prefix",
-            "/usr/local/memmond",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run = _install("--destdir", str(dest), "--no-apt", "--prefix", "/usr/local/memmond")
     assert run.returncode == 0, run.stderr
     text = (dest / "etc/systemd/system/memmond.service").read_text()
     assert "ExecStart=/usr/local/memmond/venv/bin/memmond" in text and "/opt/memmond" not in text
