@@ -1,0 +1,178 @@
+"""memmond with a real Prometheus and a real Alertmanager on loopback (Debian packages prometheus and
+prometheus-alertmanager): scraped, every dashboard query answered, and a memmond rule travelling as the
+MemmondRuleFiring alert through Prometheus into Alertmanager."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import RunningDaemon, free_port
+from test_grafana import _exprs, substitute
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMETHEUS = shutil.which("prometheus")
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float, procs: list[subprocess.Popen]) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        for proc in procs:
+            assert proc.poll() is None, f"{proc.args[0]} exited with {proc.returncode} while waiting for {what}"
+        try:
+            last = check()
+        except OSError as exc:  # not listening yet
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last answer: {last!r}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    assert PROMETHEUS and ALERTMANAGER, (
+        "prometheus and prometheus-alertmanager are missing: packaging/dev-setup.sh --test installs them"
+    )
+    watched = tmp_path / "watched.bin"
+    watched.write_bytes(os.urandom(256 * 1024))
+    (tmp_path / "me.pid").write_text(str(os.getpid()))
+    config = tmp_path / "memmond.yaml"
+    config.write_text(
+        f"interval: 250ms\nextremes_window: 10s\nwatch:\n  interval: 1s\n  files: [{watched}]\n  processes:\n"
+        f"    - name: tester\n      pidfile: {tmp_path / 'me.pid'}\n"
+        "rules:\n  - name: always\n    expr: mem_total > 0\n    severity: info\n    labels: {team: infra}\n"
+    )
+    am_port, prom_port = free_port(), free_port()
+    (tmp_path / "alertmanager.yml").write_text(
+        yaml.safe_dump(
+            {
+                "route": {"receiver": "nowhere", "group_wait": "1s", "group_interval": "1s"},
+                "receivers": [{"name": "nowhere"}],
+            }
+        )
+    )
+    with RunningDaemon("--config", str(config)) as daemon, contextlib.ExitStack() as files:
+        (tmp_path / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(ROOT / "config" / "prometheus" / "memmond-alerts.yml")],
+                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+                    "scrape_configs": [
+                        {"job_name": "memmond", "static_configs": [{"targets": [f"127.0.0.1:{daemon.port}"]}]}
+                    ],
+                }
+            )
+        )
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        procs = [
+            subprocess.Popen(
+                [
+                    ALERTMANAGER,
+                    f"--config.file={tmp_path / 'alertmanager.yml'}",
+                    f"--storage.path={tmp_path / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],  # no gossip port
+                stdout=subprocess.DEVNULL,
+                stderr=files.enter_context(open(logs / "alertmanager.log", "w")),
+            ),
+            subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=files.enter_context(open(logs / "prometheus.log", "w")),
+            ),
+        ]
+        try:
+            yield {
+                "prometheus": f"http://127.0.0.1:{prom_port}",
+                "alertmanager": f"http://127.0.0.1:{am_port}",
+                "procs": procs,
+                "daemon": daemon,
+                "logs": logs,
+            }
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _query(base: str, expr: str) -> list[dict[str, Any]]:
+    answer = _get(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def test_prometheus_scrapes_memmond_and_every_dashboard_query_has_data(stack: dict[str, Any]) -> None:
+    prom, procs = stack["prometheus"], stack["procs"]
+    _wait("up{job=memmond} == 1", lambda: _query(prom, 'up{job="memmond"} == 1'), 30, procs)
+    # rate() over 1m and the efficiency gauges need a few scrapes behind them
+    _wait("a few scrapes", lambda: _query(prom, "count_over_time(memmond_samples_total[1m]) >= 4"), 30, procs)
+    for expr in _exprs():
+        query = substitute(expr)
+        result = _wait(f"data for {query}", lambda q=query: _query(prom, q), 20, procs)
+        assert result, query
+
+
+def test_a_memmond_rule_reaches_alertmanager_as_memmond_rule_firing(stack: dict[str, Any]) -> None:
+    prom, am, procs = stack["prometheus"], stack["alertmanager"], stack["procs"]
+
+    def firing_in_prometheus() -> list[dict[str, Any]]:
+        alerts = _get(f"{prom}/api/v1/alerts")["data"]["alerts"]
+        return [
+            a
+            for a in alerts
+            if a["labels"].get("alertname") == "MemmondRuleFiring"
+            and a["labels"].get("rule") == "always"
+            and a["state"] == "firing"
+        ]
+
+    (alert,) = _wait("MemmondRuleFiring firing in Prometheus", firing_in_prometheus, 30, procs)
+    assert alert["labels"]["severity"] == "info" and alert["labels"]["team"] == "infra"
+    assert alert["annotations"]["summary"].startswith("memmond rule always firing on 127.0.0.1:")
+
+    def in_alertmanager() -> list[dict[str, Any]]:
+        return [
+            a
+            for a in _get(f"{am}/api/v2/alerts")
+            if a["labels"].get("alertname") == "MemmondRuleFiring" and a["labels"].get("rule") == "always"
+        ]
+
+    (received,) = _wait("MemmondRuleFiring in Alertmanager", in_alertmanager, 30, procs)
+    assert received["status"]["state"] == "active"
+    assert received["labels"]["forwarded_by"] == "memmond"
+    assert received["annotations"]["runbook_url"].endswith("#runbook-memmondrulefiring")
+    # No false alarms on a healthy machine: MemmondDown and MemmondSamplingStalled stay silent.
+    names = {a["labels"]["alertname"] for a in _get(f"{prom}/api/v1/alerts")["data"]["alerts"]}
+    assert not names & {"MemmondDown", "MemmondSamplingStalled", "MemmondSourceDown"}
