@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
@@ -30,6 +31,9 @@ from memmond.snapshot import Sampler, Snapshot
 
 log = logging.getLogger("memmond")
 STATUS_EVERY_SECONDS = 1.0
+# For testing the systemd watchdog end to end: after this many samples the sampling loop hangs (the HTTP
+# server keeps answering), as a loop stuck in a kernel read would. Never set in production.
+STALL_AFTER_VARIABLE = "MEMMOND_DEBUG_STALL_AFTER_SAMPLES"
 _SEVERITY_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
 
 
@@ -97,6 +101,8 @@ class Daemon:
         self._processes: tuple[watch.ProcessSample, ...] = ()
         self._next_watch = 0.0
         self._rate_window: collections.deque[Snapshot] = collections.deque()
+        stall = os.environ.get(STALL_AFTER_VARIABLE, "")
+        self._stall_after = int(stall) if stall.isdigit() else None
         self._level_changes: collections.deque[trend.LevelChange] = collections.deque(maxlen=100)
 
     # -- signals ------------------------------------------------------------------------------------------
@@ -354,6 +360,9 @@ class Daemon:
                     next_due += missed * interval
                 self.sample_watched(time.monotonic())
                 self.sample_once()
+                if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
+                    log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
+                    threading.Event().wait()  # forever: no more samples, no more watchdog pings
                 next_due += interval
         finally:
             self.notifier.stopping()

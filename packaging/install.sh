@@ -5,23 +5,27 @@
 #   /etc/systemd/system/memmond.service
 #   /etc/memmond/memmond.yaml       the default config, never overwriting an edited one
 #
-#   packaging/install.sh [--prefix DIR] [--destdir DIR] [--no-apt]
+#   packaging/install.sh [--prefix DIR] [--destdir DIR] [--no-apt] [--wheels DIR]
 #   packaging/install.sh --uninstall [--prefix DIR] [--destdir DIR]
 #
 # --destdir stages everything under DIR (for packagers and tests): nothing outside it is touched and
 # systemctl is not called. --no-apt skips installing the build dependencies of systemd-python.
+# --wheels DIR installs offline from wheels made with `pip wheel . -w DIR` (an air-gapped host; no
+# compiler needed there).
 set -euo pipefail
 
 prefix=/opt/memmond
 destdir=""
 uninstall=0
 use_apt=1
+wheels=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix=$2; shift 2 ;;
         --destdir) destdir=${2%/}; shift 2 ;;
         --uninstall) uninstall=1; shift ;;
         --no-apt) use_apt=0; shift ;;
+        --wheels) wheels=$2; use_apt=0; shift 2 ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -73,7 +77,12 @@ python=${PYTHON:-python3}
 echo "install.sh: creating $install_dir/venv"
 mkdir -p "$install_dir"
 "$python" -m venv "$install_dir/venv"
-"$install_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$repo"
+if [ -n "$wheels" ]; then
+    "$install_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
+        --find-links "$wheels" memmond
+else
+    "$install_dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$repo"
+fi
 install -m 0644 "$repo/README.md" "$install_dir/README.md"
 mkdir -p "$install_dir/share"
 cp -r "$repo/config/prometheus" "$install_dir/share/prometheus" 2>/dev/null || true

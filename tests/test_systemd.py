@@ -1,0 +1,234 @@
+"""memmond under a real systemd as PID 1: a Debian bookworm container booted with systemd-nspawn,
+memmond installed with packaging/install.sh and run by the shipped unit.
+
+Run alone with `pytest -m systemd`. Needs root, systemd-nspawn (systemd-container) and debootstrap; the
+container's root file system is built once (about a minute) and kept in /var/cache/memmond-test.
+The container shares the host's network, so its memmond is scraped from here on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import free_port
+
+pytestmark = pytest.mark.systemd
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path("/var/cache/memmond-test")
+ROOTFS = CACHE / "bookworm-root"
+# procps: /bin/kill, which the unit's ExecReload uses (minbase leaves it out; every normal install has it)
+PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,procps"
+
+
+def _require() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("booting a container with systemd-nspawn needs root")
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (packaging/dev-setup.sh --test installs it)")
+
+
+def _rootfs() -> Path:
+    """The bookworm root file system, built once; a lock keeps two test runs from building it together."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = ROOTFS / ".memmond-complete"
+        if not marker.exists() or marker.read_text() != PACKAGES:  # built with another package list: rebuild
+            shutil.rmtree(ROOTFS, ignore_errors=True)
+            subprocess.run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={PACKAGES}",
+                    "bookworm",
+                    str(ROOTFS),
+                    "http://deb.debian.org/debian",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )
+            marker.write_text(PACKAGES)
+    return ROOTFS
+
+
+class Container:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "-D", str(root), "--register=no", "--keep-unit", "--console=pipe", "-b"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.init_pid = 0
+
+    def boot(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.init_pid:
+            assert self.proc.poll() is None, "systemd-nspawn exited during boot"
+            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+            if children.split():
+                self.init_pid = int(children.split()[0])
+            time.sleep(0.2)
+        assert self.init_pid, "no init process in the container"
+        self.wait(
+            "systemd running",
+            lambda: self.sh("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
+            90,
+        )
+
+    def sh(self, command: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+        """A shell command inside the container, with systemd's environment (not the host's)."""
+        result = subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(self.init_pid),
+                "-a",
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                "/bin/bash",
+                "-c",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check:
+            assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+        return result
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.3)
+        journal = self.sh("journalctl -u memmond --no-pager -n 40").stdout if self.init_pid else ""
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{journal}")
+
+    def show(self, *properties: str) -> dict[str, str]:
+        out = self.sh(f"systemctl show memmond -p {','.join(properties)}").stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def stop(self) -> None:
+        if self.init_pid and self.proc.poll() is None:
+            self.sh("systemctl poweroff", timeout=30)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    _require()
+    root = _rootfs()
+    wheels = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", str(ROOT), "-w", str(wheels)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    source = root / "root" / "memmond-src"
+    shutil.rmtree(source, ignore_errors=True)
+    for part in ("packaging", "config", "grafana"):
+        shutil.copytree(ROOT / part, source / part)
+    shutil.copy(ROOT / "README.md", source / "README.md")
+    shutil.copytree(wheels, source / "wheels")
+    box = Container(root)
+    try:
+        box.boot()
+        box.sh(
+            "rm -rf /opt/memmond /etc/memmond /etc/systemd/system/memmond.service*; systemctl daemon-reload", check=True
+        )
+        box.sh("/root/memmond-src/packaging/install.sh --wheels /root/memmond-src/wheels", check=True)
+        yield box
+    finally:
+        box.stop()
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def _metric(port: int, name: str) -> float | None:
+    for line in _metrics(port).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
+    port = free_port()
+    container.sh(
+        f"sed -i 's/^listen: .*/listen: \"127.0.0.1:{port}\"/; s/^interval: .*/interval: 500ms/' "
+        "/etc/memmond/memmond.yaml",
+        check=True,
+    )
+    container.sh("systemctl enable --now memmond", check=True)
+    state = container.wait(
+        "memmond active",
+        lambda: (s := container.show("ActiveState", "SubState", "Type", "StatusText"))["ActiveState"] == "active" and s,
+        30,
+    )
+    assert state["Type"] == "notify" and state["SubState"] == "running"  # active only after READY=1
+    assert state["StatusText"].startswith("pressure low; available ")
+
+    assert "memmond_build_info" in _metrics(port)
+    assert _metric(port, "memmond_sample_interval_seconds") == 0.5
+
+    entries = [
+        json.loads(line) for line in container.sh("journalctl -u memmond -o json --no-pager").stdout.splitlines()
+    ]
+    started = [e for e in entries if e.get("MEMMOND_EVENT") == "started"]
+    assert started and started[-1]["_SYSTEMD_UNIT"] == "memmond.service"
+    assert started[-1]["SYSLOG_IDENTIFIER"] == "memmond" and started[-1]["MESSAGE_ID"]
+
+    container.sh(
+        "sed -i 's/^interval: .*/interval: 250ms/' /etc/memmond/memmond.yaml && systemctl reload memmond", check=True
+    )
+    container.wait("the reloaded interval", lambda: _metric(port, "memmond_sample_interval_seconds") == 0.25, 15)
+    reloaded = container.sh("journalctl -u memmond -o json --no-pager MEMMOND_EVENT=reloaded").stdout
+    assert reloaded.strip(), "no reloaded event in the journal"
+    assert container.show("ActiveState")["ActiveState"] == "active"
+
+
+def test_a_stalled_sampling_loop_is_restarted_by_the_watchdog(container: Container) -> None:
+    container.sh(
+        "mkdir -p /etc/systemd/system/memmond.service.d && printf '[Service]\\nWatchdogSec=2s\\n"
+        "Environment=MEMMOND_DEBUG_STALL_AFTER_SAMPLES=4\\n' > /etc/systemd/system/memmond.service.d/"
+        "stall.conf && systemctl daemon-reload && systemctl restart memmond",
+        check=True,
+    )
+    try:
+        container.wait("a watchdog restart", lambda: int(container.show("NRestarts")["NRestarts"] or 0) >= 1, 60)
+        journal = container.sh("journalctl -u memmond --no-pager").stdout
+        assert "Watchdog timeout" in journal
+        assert "sampling loop stalls now" in journal
+        assert "Failed with result 'watchdog'" in journal
+    finally:
+        container.sh(
+            "rm -rf /etc/systemd/system/memmond.service.d && systemctl daemon-reload && systemctl restart memmond"
+        )
