@@ -4,6 +4,7 @@ published state (a reference read, no lock, no /proc access), so scrapes never h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,13 +37,66 @@ LANDING_PAGE = """<!DOCTYPE html>
 """
 
 
+# Limits a scraper never comes near and a misbehaving client cannot get around.
+MAX_CONNECTIONS = 64  # connections served at once; the next ones get 503 and are closed
+HEAD_DEADLINE_SECONDS = 10.0  # a request line and headers must arrive within this (slowloris)
+IDLE_TIMEOUT_SECONDS = 30.0  # silence on a kept-alive connection before it is closed
+MAX_REQUEST_LINE = 8192
+MAX_HEADER_BYTES = 16384
+
+
+class _LimitedReader:
+    """Reads lines from a file until `limit` bytes have gone by; past that it reads nothing more and says
+    so, which ends header parsing early instead of buffering megabytes of headers."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        self.raw = raw
+        self.left = limit
+        self.exceeded = False
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            self.exceeded = True
+            return b"\r\n"  # looks like the end of the headers
+        line = self.raw.readline(min(size, self.left + 1) if size >= 0 else self.left + 1)
+        self.left -= len(line)
+        if self.left < 0:
+            self.exceeded = True
+            return b"\r\n"
+        return line
+
+
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, but at most MAX_CONNECTIONS of them: past that the connection is
+        answered 503 at once, so a flood of clients cannot exhaust threads or memory."""
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):  # the client may be gone already
+                body = b"too many connections\n"
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    b"Connection: close\r\nRetry-After: 1\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def __init__(self, listen: Listen, latest: Callable[[], Published | None]) -> None:
         self.latest = latest
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         host = listen.host
         if host in ("", "::"):
             self.address_family = socket.AF_INET6
@@ -96,7 +150,51 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection between scrapes
     server_version = f"memmond/{__version__}"
     sys_version = ""
-    timeout = 30  # a client that sends nothing for 30 s loses its connection and thread
+    timeout = IDLE_TIMEOUT_SECONDS  # a client that sends nothing for this long loses its connection
+    error_content_type = "text/plain; charset=utf-8"
+    default_request_version = "HTTP/1.0"  # not 0.9: a garbled request still gets a status line and headers
+    error_message_format = "%(code)d %(message)s\n"  # plain text; never echoes a traceback
+
+    def handle_one_request(self) -> None:
+        """The request head must be complete within HEAD_DEADLINE_SECONDS however slowly it trickles in
+        (slowloris), and stay within MAX_REQUEST_LINE and MAX_HEADER_BYTES."""
+        timer = threading.Timer(HEAD_DEADLINE_SECONDS, self._drop_connection)
+        timer.daemon = True
+        timer.start()
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", "GET"
+                self.send_error(414, "Request line too long")
+                self.close_connection = True
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            limited = _LimitedReader(self.rfile, MAX_HEADER_BYTES)
+            original, self.rfile = self.rfile, limited  # parse_request reads the headers from self.rfile
+            try:
+                parsed = self.parse_request()
+            finally:
+                self.rfile = original
+            if limited.exceeded:
+                self.send_error(431, "Request header fields too large")
+                self.close_connection = True
+                return
+            if not parsed:
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        finally:
+            timer.cancel()
+        method = getattr(self, "do_" + self.command)
+        method()
+        self.wfile.flush()
+
+    def _drop_connection(self) -> None:
+        with contextlib.suppress(OSError):  # already closed
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def setup(self) -> None:
         super().setup()
