@@ -64,12 +64,12 @@ class ProcFS:
                 chunk = os.read(fd, _CHUNK)
                 chunks.append(chunk)
                 total += len(chunk)
+                if total > MAX_SOURCE_BYTES:  # before the EOF check: the last, short chunk counts too
+                    raise SourceError(name, f"{full} is larger than {MAX_SOURCE_BYTES} bytes")
                 # A short read is EOF for procfs (seq_file fills the buffer until the end) and regular
                 # files alike; stopping here saves a read(2) per file and sample.
                 if len(chunk) < _CHUNK:
                     break
-                if total > MAX_SOURCE_BYTES:
-                    raise SourceError(name, f"{full} is larger than {MAX_SOURCE_BYTES} bytes")
         except OSError as exc:
             if exc.errno == errno.EOPNOTSUPP:
                 raise SourceUnavailable(name, _describe(exc, full)) from None

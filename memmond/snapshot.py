@@ -24,6 +24,9 @@ from memmond.sources.vmstat import VmStat
 SNAPSHOT_FORMAT = 1
 _NO_ERRORS: Mapping[str, str] = MappingProxyType({})  # shared by every healthy snapshot
 SOURCES = (meminfo.SOURCE, vmstat.SOURCE, pressure.SOURCE)
+# Sources a kernel may legitimately lack (PSI before 4.20 or with psi=0): their absence is a state. Every
+# kernel has meminfo and vmstat, so their absence is a fault and counts as an error.
+OPTIONAL_SOURCES = frozenset({pressure.SOURCE})
 BOOT_ID_PATH = "sys/kernel/random/boot_id"
 
 
@@ -271,7 +274,8 @@ class Sampler:
                 results[source] = reader(self.procfs)
             except SourceUnavailable as exc:
                 errors[source] = exc.reason
-                unavailable.add(source)
+                if source in OPTIONAL_SOURCES:
+                    unavailable.add(source)
             except SourceError as exc:
                 errors[source] = exc.reason
         return Snapshot(

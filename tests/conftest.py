@@ -66,7 +66,12 @@ class RunningDaemon:
     and always stops it on exit. stderr goes to a file so a chatty daemon cannot block on a full pipe."""
 
     def __init__(
-        self, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True, tmp: Path | None = None
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        tmp: Path | None = None,
+        cwd: Path | None = None,
     ) -> None:
         import tempfile
         import weakref
@@ -75,9 +80,18 @@ class RunningDaemon:
         self.args = ["run", "--listen", f"127.0.0.1:{self.port}", *args]
         self.env = env
         self.wait_ready = wait_ready
+        self.cwd = cwd
         self._stderr_fd, self._stderr_path = tempfile.mkstemp(prefix="memmond-stderr-", dir=tmp)
         weakref.finalize(self, os.unlink, self._stderr_path)
         self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def attach(cls, proc: subprocess.Popen, port: int) -> RunningDaemon:
+        """Wrap a daemon the test started itself (as another user, say) to use the helpers."""
+        daemon = cls.__new__(cls)
+        daemon.port, daemon.proc = port, proc
+        daemon._stderr_path = os.devnull
+        return daemon
 
     @property
     def url(self) -> str:
@@ -95,6 +109,7 @@ class RunningDaemon:
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr_fd,
+            cwd=self.cwd,
         )
         os.close(self._stderr_fd)  # the child has its own copy
         if self.wait_ready:

@@ -276,6 +276,14 @@ def test_procfs_unreadable_file_is_an_error_not_unavailable(tmp_path: Path) -> N
     assert "meminfo" in str(err.value)
 
 
+def test_procfs_size_limit_is_exact(tmp_path: Path) -> None:
+    (tmp_path / "at-limit").write_bytes(b"x" * MAX_SOURCE_BYTES)
+    assert len(ProcFS(tmp_path).read_bytes("at-limit")) == MAX_SOURCE_BYTES
+    (tmp_path / "over").write_bytes(b"x" * (MAX_SOURCE_BYTES + 1))  # over by one byte, in a short last chunk
+    with pytest.raises(SourceError, match="larger than"):
+        ProcFS(tmp_path).read_bytes("over")
+
+
 def test_procfs_refuses_huge_files(tmp_path: Path) -> None:
     (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n" * (MAX_SOURCE_BYTES // 10))
     with pytest.raises(SourceError) as err:
