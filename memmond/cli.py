@@ -169,15 +169,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
     procfs = _procfs(args)
+    from memmond import webconfig
+
     try:
         cfg = overrides.apply(config_mod.load(args.config))
         rules = ruleset.load(cfg, procfs)
+        web = webconfig.load(args.web_config_file) if args.web_config_file else None
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(f"memmond: error: {problem}", file=sys.stderr)
         return EXIT_FAILURE
     logs.setup(cfg.log_level, cfg.log_target)
-    return Daemon(cfg, args.config, overrides, procfs, rules).run()
+    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -493,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", type=_listen, metavar="ADDR", help="HOST:PORT, overrides the config's listen")
     run.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level")
     run.add_argument("--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target")
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS and basic auth, in the Prometheus exporter-toolkit format (reloaded on SIGHUP)",
+    )
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser(

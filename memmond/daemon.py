@@ -16,7 +16,7 @@ import threading
 import time
 from types import FrameType
 
-from memmond import __version__, logs, ruleset, trend, watch
+from memmond import __version__, logs, ruleset, trend, watch, webconfig
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Listen
@@ -28,6 +28,7 @@ from memmond.procfs import ProcFS
 from memmond.rules.engine import FIRING, Engine, Transition
 from memmond.rules.levels import LEVELS, PressureTracker
 from memmond.snapshot import Sampler, Snapshot
+from memmond.webconfig import WebConfig
 
 log = logging.getLogger("memmond")
 STATUS_EVERY_SECONDS = 1.0
@@ -76,8 +77,17 @@ def status_line(snap: Snapshot, level: str | None = None, firing: tuple[str, ...
 
 class Daemon:
     def __init__(
-        self, cfg: Config, config_path: str | None, overrides: Overrides, procfs: ProcFS, rules: ruleset.Ruleset
+        self,
+        cfg: Config,
+        config_path: str | None,
+        overrides: Overrides,
+        procfs: ProcFS,
+        rules: ruleset.Ruleset,
+        web: WebConfig | None = None,
+        web_config_path: str | None = None,
     ) -> None:
+        self.web = web
+        self.web_config_path = web_config_path
         self.config = cfg
         self.config_path = config_path
         self.overrides = overrides
@@ -100,6 +110,7 @@ class Daemon:
         self._files: tuple[watch.FileSample, ...] = ()
         self._processes: tuple[watch.ProcessSample, ...] = ()
         self._next_watch = 0.0
+        self._server: MetricsServer | None = None
         self._rate_window: collections.deque[Snapshot] = collections.deque()
         stall = os.environ.get(STALL_AFTER_VARIABLE, "")
         self._stall_after = int(stall) if stall.isdigit() else None
@@ -239,6 +250,7 @@ class Daemon:
         try:
             new = self.overrides.apply(config_mod.load(self.config_path))
             new_rules = ruleset.load(new, self.procfs)  # re-reads /proc/sys/vm too
+            new_web = webconfig.load(self.web_config_path) if self.web_config_path else None
         except ConfigError as exc:
             self.stats.config_reload_ok = False
             logs.event(
@@ -259,6 +271,9 @@ class Daemon:
             for snap in self.history:
                 self.extremes.add(snap)
         logs.set_level(new.log_level)
+        self.web = new_web
+        if self._server is not None:
+            self._server.web = new_web
         self.engine.replace_rules(new_rules.rules, new_rules.vocabulary)
         self.tracker.reconfigure(new.levels)
         self.ruleset = new_rules
@@ -310,10 +325,11 @@ class Daemon:
 
     def run(self) -> int:
         try:
-            server = MetricsServer(self.config.listen, lambda: self.latest)
+            server = MetricsServer(self.config.listen, lambda: self.latest, self.web)
         except OSError as exc:
             log.error("cannot listen on %s: %s", self.config.listen, exc.strerror or exc)
             return 1
+        self._server = server
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)

@@ -4,12 +4,14 @@ published state (a reference read, no lock, no /proc access), so scrapes never h
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
 import os
 import selectors
 import socket
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from typing import Any
 from memmond import __version__, trend
 from memmond.config import Listen
 from memmond.exposition import Published
+from memmond.webconfig import WebConfig
 
 log = logging.getLogger("memmond.http")
 
@@ -90,12 +93,24 @@ class MetricsServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
+            web = self.web
+            if web is not None and web.tls is not None:
+                # The handshake runs here, in the connection's thread: a slow or plain-HTTP client cannot
+                # hold up the accept loop, and a failed handshake just closes its own connection.
+                request.settimeout(HEAD_DEADLINE_SECONDS)
+                try:
+                    request = web.tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError) as exc:
+                    log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                    self.shutdown_request(request)
+                    return
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
 
-    def __init__(self, listen: Listen, latest: Callable[[], Published | None]) -> None:
+    def __init__(self, listen: Listen, latest: Callable[[], Published | None], web: WebConfig | None = None) -> None:
         self.latest = latest
+        self.web = web  # replaced whole on reload; each connection uses the one it started with
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         host = listen.host
         if host in ("", "::"):
@@ -202,7 +217,31 @@ class _Handler(BaseHTTPRequestHandler):
         # delayed ACK (40 ms on Linux) and every scrape takes 40 ms longer than its work.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def _authorized(self) -> bool:
+        """Basic auth when the web config has users: 401 with a challenge otherwise."""
+        web = self.server.web
+        if web is None or not web.users:
+            return True
+        header = self.headers.get("Authorization") or ""
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, password = "", ""
+            if user and web.check(user, password):
+                return True
+        self._send(
+            401,
+            b"unauthorized\n",
+            "text/plain; charset=utf-8",
+            {"WWW-Authenticate": 'Basic realm="memmond", charset="UTF-8"'},
+        )
+        return False
+
     def do_GET(self) -> None:
+        if not self._authorized():
+            return
         try:
             self._route()
         except (BrokenPipeError, ConnectionResetError):
