@@ -34,17 +34,22 @@ def wait_http(port: int, path: str, timeout: float = 15) -> None:
     raise SystemExit(f"nothing answered 200 on 127.0.0.1:{port}{path} within {timeout}s")
 
 
-def start_memmond(interval: str = "1s") -> tuple[subprocess.Popen, int]:
+def start_memmond(
+    interval: str = "1s", *extra: str, ready_path: str | None = "/-/ready"
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = Path(tempfile.mkdtemp(prefix="memmond-bench-")) / "memmond.yaml"
     config.write_text(f"interval: {interval}\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config)],
+        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM")},
     )
-    wait_http(port, "/-/ready")
+    if ready_path:
+        wait_http(port, ready_path)
+    else:
+        time.sleep(2)  # TLS: the caller checks readiness itself
     return proc, port
 
 

@@ -367,6 +367,7 @@ class Daemon:
                         next_due = time.monotonic() + self.config.interval_seconds
                     continue
                 interval = self.config.interval_seconds
+                previous_start = self.latest.snapshot.monotonic if self.latest else None
                 late = time.monotonic() - next_due
                 if late >= interval:
                     # The previous sample overran: skip the ticks it covered instead of sampling in a
@@ -376,6 +377,9 @@ class Daemon:
                     next_due += missed * interval
                 self.sample_watched(time.monotonic())
                 self.sample_once()
+                if previous_start is not None and late < interval and self.latest is not None:
+                    # on schedule (no skipped tick): how far this sample started from one interval after the last
+                    self.stats.observe_jitter(abs(self.latest.snapshot.monotonic - previous_start - interval))
                 if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
                     log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
                     threading.Event().wait()  # forever: no more samples, no more watchdog pings

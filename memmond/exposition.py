@@ -36,6 +36,7 @@ from memmond.trend import LevelChange
 from memmond.watch import FileSample, ProcessSample
 
 PREFIX = "memmond_"
+JITTER_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 SAMPLE_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
@@ -141,6 +142,12 @@ def _spec_list() -> list[MetricSpec]:
         ),
         MetricSpec("memmond_sample_duration_seconds", "histogram", "Time to read and parse one sample."),
         MetricSpec("memmond_sample_interval_seconds", "gauge", "Configured sampling interval."),
+        MetricSpec(
+            "memmond_sample_jitter_seconds",
+            "histogram",
+            "How far each sample started from its schedule (|actual - configured interval| between consecutive "
+            "samples): scheduling delays, scrape load, a slow /proc.",
+        ),
         MetricSpec("memmond_last_sample_timestamp_seconds", "gauge", "Unix time of the latest sample."),
         MetricSpec(
             "memmond_source_up",
@@ -310,6 +317,16 @@ class SelfStats:
     config_reload_ok: bool = True
     config_reload_success_time: float = 0.0
     level_changes_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    jitter_bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(JITTER_BUCKETS) + 1))
+    jitter_sum: float = 0.0
+
+    def observe_jitter(self, seconds: float) -> None:
+        self.jitter_sum += seconds
+        for index, bound in enumerate(JITTER_BUCKETS):
+            if seconds <= bound:
+                self.jitter_bucket_counts[index] += 1
+                return
+        self.jitter_bucket_counts[-1] += 1
 
     def observe(self, snap: Snapshot) -> None:
         self.samples_total += 1
@@ -339,6 +356,8 @@ class SelfStats:
             self.config_reload_ok,
             self.config_reload_success_time,
             dict(self.level_changes_total),
+            list(self.jitter_bucket_counts),
+            self.jitter_sum,
         )
 
 
@@ -351,6 +370,15 @@ def _gauge(name: str, value: float | None = None, labels: Iterable[str] = (), un
 
 def _counter(name: str, value: float | None = None, labels: Iterable[str] = ()) -> CounterMetricFamily:
     return CounterMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None)
+
+
+def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: float) -> HistogramMetricFamily:
+    cumulative, buckets = 0, []
+    for bound, count in zip(bounds, counts, strict=False):
+        cumulative += count
+        buckets.append((repr(bound), cumulative))
+    buckets.append(("+Inf", cumulative + counts[-1]))
+    return HistogramMetricFamily(name, CATALOGUE[name].help, buckets=buckets, sum_value=total, unit="seconds")
 
 
 def _meminfo_families(snap: Snapshot) -> Iterator[Metric]:
@@ -410,19 +438,11 @@ def _self_families(pub: Published) -> Iterator[Metric]:
     yield info
     yield _counter("memmond_samples_total", stats.samples_total)
     yield _counter("memmond_samples_skipped_total", stats.samples_skipped_total)
-    cumulative, buckets = 0, []
-    for bound, count in zip(SAMPLE_DURATION_BUCKETS, stats.duration_bucket_counts, strict=False):
-        cumulative += count
-        buckets.append((repr(bound), cumulative))
-    buckets.append(("+Inf", stats.samples_total))
-    yield HistogramMetricFamily(
-        "memmond_sample_duration_seconds",
-        CATALOGUE["memmond_sample_duration_seconds"].help,
-        buckets=buckets,
-        sum_value=stats.duration_sum,
-        unit="seconds",
+    yield _histogram(
+        "memmond_sample_duration_seconds", SAMPLE_DURATION_BUCKETS, stats.duration_bucket_counts, stats.duration_sum
     )
     yield _gauge("memmond_sample_interval_seconds", pub.interval_seconds, unit="seconds")
+    yield _histogram("memmond_sample_jitter_seconds", JITTER_BUCKETS, stats.jitter_bucket_counts, stats.jitter_sum)
     yield _gauge("memmond_last_sample_timestamp_seconds", snap.wall_time, unit="seconds")
     up = _gauge("memmond_source_up", labels=("source",))
     unavailable = _gauge("memmond_source_unavailable", labels=("source",))
