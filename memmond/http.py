@@ -245,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._route()
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the scraper gave up; nothing to answer
+            return  # the scraper gave up; nothing to answer
         except Exception:
             log.exception("error answering %s", self.path)
             self._send(500, b"internal error\n", "text/plain; charset=utf-8")
