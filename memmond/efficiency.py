@@ -12,30 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memmond.snapshot import Snapshot
-from memmond.sources.vmstat import OLD_NAMES
-
-_ZONES = ("dma", "dma32", "normal", "movable", "high", "device")
+from memmond.sources.vmstat import lookup
 
 
 def counter(snap: Snapshot, name: str) -> float | None:
-    """A vmstat counter under its current name, on any kernel: older names, per-zone sums, or the
-    per-zone allocstall_* summed into one."""
-    vm = snap.vmstat
-    if vm is None:
-        return None
-    value = vm.get(name)
-    if value is not None:
-        return float(value)
-    old = OLD_NAMES.get(name)
-    if old is not None and old in vm:
-        return float(vm[old])
-    if name in ("pgsteal_kswapd", "pgsteal_direct", "pgscan_kswapd", "pgscan_direct"):
-        zoned = [vm[f"{name}_{zone}"] for zone in _ZONES if f"{name}_{zone}" in vm]
-        return float(sum(zoned)) if zoned else None
-    if name == "allocstall":
-        zoned = [vm[f"allocstall_{zone}"] for zone in _ZONES if f"allocstall_{zone}" in vm]
-        return float(sum(zoned)) if zoned else None
-    return None
+    """A vmstat counter under its current name, on any kernel (see sources.vmstat.lookup)."""
+    return None if snap.vmstat is None else lookup(snap.vmstat, name)
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,15 @@ def catalogue_markdown() -> str:
     return "\n".join(lines)
 
 
+def _count_into(bounds: tuple[float, ...], counts: list[int], value: float) -> None:
+    """One observation into per-bucket (not cumulative) counts; the last count is the +Inf bucket."""
+    for index, bound in enumerate(bounds):
+        if value <= bound:
+            counts[index] += 1
+            return
+    counts[-1] += 1
+
+
 # -- self statistics, owned by the sampling thread and copied into each Published --------------------------
 
 
@@ -322,22 +331,12 @@ class SelfStats:
 
     def observe_jitter(self, seconds: float) -> None:
         self.jitter_sum += seconds
-        for index, bound in enumerate(JITTER_BUCKETS):
-            if seconds <= bound:
-                self.jitter_bucket_counts[index] += 1
-                return
-        self.jitter_bucket_counts[-1] += 1
+        _count_into(JITTER_BUCKETS, self.jitter_bucket_counts, seconds)
 
     def observe(self, snap: Snapshot) -> None:
         self.samples_total += 1
-        seconds = snap.capture_seconds
-        self.duration_sum += seconds
-        for index, bound in enumerate(SAMPLE_DURATION_BUCKETS):
-            if seconds <= bound:
-                self.duration_bucket_counts[index] += 1
-                break
-        else:
-            self.duration_bucket_counts[-1] += 1
+        self.duration_sum += snap.capture_seconds
+        _count_into(SAMPLE_DURATION_BUCKETS, self.duration_bucket_counts, snap.capture_seconds)
         for source in snap.errors:
             if source not in snap.unavailable:
                 self.source_errors_total[source] += 1

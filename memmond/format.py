@@ -101,7 +101,7 @@ def table(
     return "\n".join(out)
 
 
-_SIZE_UNITS = {
+SIZE_UNITS = {  # binary units are 1024-based, decimal ones 1000-based
     "": 1, "B": 1,
     "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4,
     "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
@@ -113,6 +113,6 @@ def parse_bytes(text: str) -> int:
     import re
 
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2) not in _SIZE_UNITS:
+    if not match or match.group(2) not in SIZE_UNITS:
         raise ValueError(f"expected a size like 100MiB, 4KiB or 1GB, got {text!r}")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])

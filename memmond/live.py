@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from memmond import format as fmt
+from memmond import trend
 from memmond.rules.engine import FIRING, Engine
 from memmond.rules.levels import LevelConfig, PressureTracker
 from memmond.ruleset import Ruleset
@@ -49,12 +50,8 @@ class LiveView:
         return self.render(snap)
 
     def _series(self, name: str) -> list[float]:
-        values = []
-        for snap in self.history:
-            value = snap.mem_available if name == "available" else snap.derived().get(name)
-            if value is not None:
-                values.append(float(value))
-        return values
+        get = trend.SERIES[name]
+        return [float(v) for v in map(get, self.history) if v is not None]
 
     def render(self, snap: Snapshot) -> str:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.wall_time))

@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from memmond.format import SIZE_UNITS
 from memmond.rules.names import Series, Vocabulary
 from memmond.snapshot import Snapshot
 
@@ -34,8 +35,7 @@ MAX_EXPRESSION_LENGTH = 2000
 MAX_NODES = 400
 
 _UNITS = {
-    "KiB": 1024.0, "MiB": 1024.0**2, "GiB": 1024.0**3, "TiB": 1024.0**4,
-    "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "B": 1.0,
+    **{unit: float(factor) for unit, factor in SIZE_UNITS.items() if unit},  # the CLI's sizes, one table
     "%": 0.01, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
 }  # fmt: skip
 _UNIT_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB|B|%|ms|s|m|h)(?![\w%])")

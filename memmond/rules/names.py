@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
-from memmond.sources.vmstat import OLD_NAMES, is_counter
+from memmond.sources.vmstat import OLD_NAMES, is_counter, lookup
 
 # meminfo fields that exist on some kernels only, to explain their absence.
 _KNOWN_ELSEWHERE = {
@@ -36,16 +36,8 @@ def _meminfo_getter(field: str) -> Callable[[Snapshot], float | None]:
     return lambda snap: snap.mem_field(field)
 
 
-def _vmstat_getter(field: str, alias: str | None = None) -> Callable[[Snapshot], float | None]:
-    def get(snap: Snapshot) -> float | None:
-        if snap.vmstat is None:
-            return None
-        value = snap.vmstat.get(field)
-        if value is None and alias is not None:
-            value = snap.vmstat.get(alias)
-        return value
-
-    return get
+def _vmstat_getter(field: str) -> Callable[[Snapshot], float | None]:
+    return lambda snap: None if snap.vmstat is None else lookup(snap.vmstat, field)
 
 
 def _derived_getter(name: str) -> Callable[[Snapshot], float | None]:
@@ -103,7 +95,7 @@ class Vocabulary:
                 add(field, "vmstat", is_counter(field), _vmstat_getter(field))
             for new, old in OLD_NAMES.items():
                 if new not in snap.vmstat and old in snap.vmstat:
-                    add(new, "vmstat", True, _vmstat_getter(new, old))
+                    add(new, "vmstat", True, _vmstat_getter(new))
         for knob in vmtunables.KNOBS:
             name = f"vm_{knob}"
             if knob in tunables:

@@ -7,6 +7,8 @@ on which is which, so `is_counter` holds that knowledge in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from memmond.procfs import ProcFS
 from memmond.sources._lines import SkippedLine, no_fields_error
 from memmond.sources._table import FieldTable, layout_for, pack
@@ -41,6 +43,25 @@ OLD_NAMES = {
     "workingset_activate_file": "workingset_activate",
     "workingset_restore_file": "workingset_restore",
 }
+
+
+_ZONES = ("dma", "dma32", "normal", "movable", "high", "device")
+_ZONED = ("pgsteal_kswapd", "pgsteal_direct", "pgscan_kswapd", "pgscan_direct", "allocstall")
+
+
+def lookup(values: Mapping[str, int], name: str) -> float | None:
+    """A counter under its current name on any kernel: as printed, under its pre-5.9 name (OLD_NAMES),
+    or summed over the per-zone counters of kernels before 4.8 (pgsteal/pgscan) and 4.10 (allocstall)."""
+    value = values.get(name)
+    if value is not None:
+        return float(value)
+    old = OLD_NAMES.get(name)
+    if old is not None and old in values:
+        return float(values[old])
+    if name in _ZONED:
+        zoned = [values[f"{name}_{zone}"] for zone in _ZONES if f"{name}_{zone}" in values]
+        return float(sum(zoned)) if zoned else None
+    return None
 
 
 def is_counter(name: str) -> bool:
