@@ -14,8 +14,8 @@ import os
 import statistics
 import time
 
-from memmond.procfs import ProcFS
-from memmond.snapshot import Sampler
+from memmond.model.snapshot import Sampler
+from memmond.sources.procfs import ProcFS
 
 FILES = ("meminfo", "vmstat", "pressure/memory")
 

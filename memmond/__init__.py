@@ -27,12 +27,12 @@ _EXPORTS = {
     "MemoryStats": "memmond.api",
     "compare": "memmond.api",
     "take_snapshot": "memmond.api",
-    "IOImpact": "memmond.analysis",
-    "read_file_and_analyze": "memmond.analysis",
-    "write_file_and_analyze": "memmond.analysis",
-    "Diff": "memmond.diff",
-    "Snapshot": "memmond.snapshot",
-    "Trend": "memmond.trend",
+    "IOImpact": "memmond.model.io_impact",
+    "read_file_and_analyze": "memmond.model.io_impact",
+    "write_file_and_analyze": "memmond.model.io_impact",
+    "Diff": "memmond.model.diff",
+    "Snapshot": "memmond.model.snapshot",
+    "Trend": "memmond.model.trend",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from memmond.cli import main
+from memmond.cli.main import main
 
 sys.exit(main())

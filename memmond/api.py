@@ -16,15 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memmond import config as config_mod
-from memmond import ruleset
-from memmond.diff import Diff
-from memmond.history import History
-from memmond.procfs import ProcFS
+from memmond.config import DEFAULT_LEVELS, LevelConfig
+from memmond.model.diff import Diff
+from memmond.model.history import History
+from memmond.model.snapshot import Sampler, Snapshot
+from memmond.model.trend import Trend, analyze
+from memmond.rules import ruleset
 from memmond.rules.engine import FIRING, Engine, Rule
 from memmond.rules.expr import EvalContext, Expression, compile_expression
-from memmond.rules.levels import DEFAULT_LEVELS, LevelConfig, level_of
-from memmond.snapshot import Sampler, Snapshot
-from memmond.trend import Trend, analyze
+from memmond.rules.levels import level_of
+from memmond.sources.procfs import ProcFS
 
 
 def take_snapshot(procfs: ProcFS | str | None = None) -> Snapshot:

@@ -5,7 +5,7 @@ like 30s, got 'soon'`), and all errors of a file are reported at once, so an ope
 one round. A config that fails to load never replaces a running one.
 
 This module checks structure and values. Rule expressions are compiled against the running kernel's
-vocabulary in `memmond.ruleset`, which reports its problems in the same form.
+vocabulary in `memmond.rules.ruleset`, which reports its problems in the same form.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from memmond.rules.levels import DEFAULT_LEVELS, LEVELS, LevelConfig, PsiFloor, Threshold
-from memmond.watch import MAX_WATCHED_FILES, MAX_WATCHED_PROCESSES, ProcessWatch
+from memmond.model.watch import MAX_WATCHED_FILES, MAX_WATCHED_PROCESSES, ProcessWatch
 
 DEFAULT_CONFIG_PATH = Path("/etc/memmond/memmond.yaml")
 EMBEDDED_NAME = "<embedded default>"
@@ -31,6 +30,53 @@ RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = ("rule", "severity")
 MAX_RULES = 200
+
+
+# Pressure levels, worst last. The types live here, not in rules/levels, because the config carries them
+# and the rules stage is built from the config (sources <- model <- config <- rules).
+LEVELS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Enter `level` when the available ratio is at or below `enter`; leave it when above `exit`."""
+
+    level: str
+    enter: float
+    exit: float
+
+
+@dataclass(frozen=True)
+class PsiFloor:
+    """While PSI `kind` avg`window` is above `above` (and until it falls below `below`), the level is at
+    least `level`."""
+
+    kind: str
+    window: str
+    above: float
+    below: float
+    level: str
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    thresholds: tuple[Threshold, ...]  # medium, high, critical: worse levels, lower ratios
+    psi: tuple[PsiFloor, ...]
+
+
+# The seed's levels (low above 0.5, medium above 0.2, high above 0.1, else critical), with 2 points of
+# hysteresis, and PSI floors after what oomd and systemd-oomd treat as trouble.
+DEFAULT_LEVELS = LevelConfig(
+    thresholds=(
+        Threshold("medium", 0.50, 0.52),
+        Threshold("high", 0.20, 0.22),
+        Threshold("critical", 0.10, 0.12),
+    ),
+    psi=(
+        PsiFloor("full", "10", 0.10, 0.05, "high"),
+        PsiFloor("some", "10", 0.20, 0.10, "medium"),
+    ),
+)
 
 
 class ConfigError(Exception):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_memmond
 
-from memmond import analysis
 from memmond import format as fmt
+from memmond.model import io_impact as analysis
 
 MIB = 1024 * 1024
 

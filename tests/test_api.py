@@ -92,8 +92,8 @@ def test_examples_run_as_the_readme_says(script: str, args: list[str], expect: s
 def test_the_daemon_path_does_not_load_the_library_layer() -> None:
     """RSS matters for a daemon on every host: `memmond run` must not import io-impact, ctypes or the API."""
     code = (
-        "import sys, memmond.cli, memmond.daemon; print(sorted(m for m in ('ctypes', 'decimal', 'memmond.api', "
-        "'memmond.analysis', 'memmond.live') if m in sys.modules))"
+        "import sys, memmond.cli.main, memmond.serve.daemon; print(sorted(m for m in ('ctypes', 'decimal', "
+        "'memmond.api', 'memmond.model.io_impact', 'memmond.cli.live') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result

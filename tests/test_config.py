@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import CURRENT, OLD_3_10, run_memmond
 
-from memmond import config, ruleset
-from memmond.procfs import ProcFS
-from memmond.rules.levels import DEFAULT_LEVELS
+from memmond import config
+from memmond.config import DEFAULT_LEVELS
+from memmond.rules import ruleset
+from memmond.sources.procfs import ProcFS
 
 
 def problems(text: str) -> list[str]:

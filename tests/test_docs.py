@@ -6,10 +6,10 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from memmond import efficiency
-from memmond.exposition import catalogue_markdown
-from memmond.logs import MESSAGE_IDS
+from memmond.model import efficiency
 from memmond.rules.builtin import markdown_table
+from memmond.serve.exposition import catalogue_markdown
+from memmond.serve.logs import MESSAGE_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -19,7 +19,7 @@ def test_readme_metric_reference_is_generated_from_the_catalogue() -> None:
     match = re.search(r"<!-- metrics:begin -->\n(.*?)\n<!-- metrics:end -->", README, re.S)
     assert match, "README.md lacks the <!-- metrics:begin/end --> block"
     assert match.group(1) == catalogue_markdown(), (
-        "README metric table is stale: regenerate it with `python -m memmond.exposition`"
+        "README metric table is stale: regenerate it with `python -m memmond.serve.exposition`"
     )
 
 
@@ -34,7 +34,7 @@ def test_readme_builtin_rule_table_is_generated_from_the_pack() -> None:
 def test_readme_efficiency_formulas_are_generated_from_the_code() -> None:
     match = re.search(r"<!-- efficiency:begin -->\n(.*?)\n<!-- efficiency:end -->", README, re.S)
     assert match and match.group(1) == efficiency.markdown_table(), (
-        "README efficiency table is stale: regenerate it with `python -m memmond.efficiency`"
+        "README efficiency table is stale: regenerate it with `python -m memmond.model.efficiency`"
     )
 
 

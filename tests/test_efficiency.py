@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import CURRENT, OLD_3_10, OLD_4_19, run_memmond
 
-from memmond import efficiency
-from memmond.procfs import ProcFS
-from memmond.snapshot import Sampler, Snapshot
+from memmond.model import efficiency
+from memmond.model.snapshot import Sampler, Snapshot
 from memmond.sources.pagecache import PAGE_SIZE
+from memmond.sources.procfs import ProcFS
 from memmond.sources.vmstat import VmStat, parse
 
 

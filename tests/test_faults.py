@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CURRENT, RunningDaemon, free_port
 
-from memmond.procfs import MAX_SOURCE_BYTES
+from memmond.sources.procfs import MAX_SOURCE_BYTES
 
 UP = 'memmond_source_up{source="meminfo"}'
 ERRORS = 'memmond_source_errors_total{source="meminfo"}'

@@ -18,12 +18,13 @@ from conftest import ALL_TREES, CURRENT, fixture_pid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memmond import config, ruleset
-from memmond.procfs import ProcFS, SourceError
+from memmond import config
+from memmond.model.snapshot import Sampler
+from memmond.rules import ruleset
 from memmond.rules.expr import EvalContext, ExpressionError, NoData, compile_expression
 from memmond.rules.names import Vocabulary
-from memmond.snapshot import Sampler
 from memmond.sources import meminfo, pressure, process, vmstat
+from memmond.sources.procfs import ProcFS, SourceError
 
 settings.register_profile("ci", max_examples=150, deadline=500, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=20000, deadline=1000, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import RunningDaemon
 
-from memmond.http import HEAD_DEADLINE_SECONDS, MAX_CONNECTIONS
+from memmond.serve.http import HEAD_DEADLINE_SECONDS, MAX_CONNECTIONS
 
 
 def raw(port: int, payload: bytes, read: bool = True, timeout: float = 5) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import OLD_3_10, run_memmond
 
-from memmond.live import sparkline
+from memmond.cli.live import sparkline
 
 
 def test_sparkline_scales_between_min_and_max() -> None:

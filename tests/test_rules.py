@@ -6,16 +6,17 @@ from __future__ import annotations
 import pytest
 from conftest import CURRENT, OLD_3_10, OLD_4_19
 
-from memmond.procfs import ProcFS
+from memmond.config import DEFAULT_LEVELS, LevelConfig, PsiFloor, Threshold
+from memmond.model.snapshot import Sampler, Snapshot
 from memmond.rules.engine import FIRING, INACTIVE, PENDING, Engine, Rule
 from memmond.rules.expr import EvalContext, ExpressionError, NoData, compile_expression
-from memmond.rules.levels import DEFAULT_LEVELS, LevelConfig, PressureTracker, PsiFloor, Threshold
+from memmond.rules.levels import PressureTracker
 from memmond.rules.names import Vocabulary
 from memmond.rules.template import TemplateError, compile_template
-from memmond.snapshot import Sampler, Snapshot
 from memmond.sources import vmtunables
 from memmond.sources.meminfo import MemInfo
 from memmond.sources.pressure import Pressure, StallLine
+from memmond.sources.procfs import ProcFS
 from memmond.sources.vmstat import VmStat
 
 GIB = 1024**3

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import CURRENT, OLD_3_10, OLD_4_19, PRESSURE, fixture_pid
 
-from memmond.procfs import MAX_SOURCE_BYTES, ProcFS, SourceError, SourceUnavailable
 from memmond.sources import meminfo, pressure, process, vmstat
 from memmond.sources._lines import ParseError
+from memmond.sources.procfs import MAX_SOURCE_BYTES, ProcFS, SourceError, SourceUnavailable
 
 
 def _nonblank_lines(path: Path) -> list[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import RunningDaemon, run_memmond
 
-from memmond import trend
-from memmond.snapshot import Snapshot
+from memmond.model import trend
+from memmond.model.snapshot import Snapshot
 from memmond.sources.meminfo import MemInfo
 
 MIB = 1024 * 1024

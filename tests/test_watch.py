@@ -14,8 +14,8 @@ import pytest
 from conftest import RunningDaemon, evict, run_memmond
 
 from memmond import config
-from memmond.procfs import ProcFS
-from memmond.watch import ProcessWatch, find_processes, sample_file, sample_process
+from memmond.model.watch import ProcessWatch, find_processes, sample_file, sample_process
+from memmond.sources.procfs import ProcFS
 
 MIB = 1024 * 1024
 LONG_NAME = "memmond-test-sleeper"  # longer than the kernel's 15-character comm

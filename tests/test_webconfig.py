@@ -16,8 +16,8 @@ import bcrypt
 import pytest
 from conftest import RunningDaemon
 
-from memmond import webconfig
 from memmond.config import ConfigError
+from memmond.serve import webconfig
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl CLI makes the test certificates")
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from memmond.model.snapshot import Snapshot
 from memmond.rules.expr import EvalContext, Expression, NoData, SeriesWindow
 from memmond.rules.names import Series, Vocabulary
 from memmond.rules.template import Template
-from memmond.snapshot import Snapshot
 
 SEVERITIES = ("info", "warning", "critical")
 UNBOUNDED_WINDOW = 1_000_000  # for histories that are plain lists (tests): keep everything

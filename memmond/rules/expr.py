@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from memmond.format import SIZE_UNITS
+from memmond.model.snapshot import Snapshot
 from memmond.rules.names import Series, Vocabulary
-from memmond.snapshot import Snapshot
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_NODES = 400

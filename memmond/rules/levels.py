@@ -10,51 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memmond import format as fmt
-from memmond.snapshot import Snapshot
-
-LEVELS = ("low", "medium", "high", "critical")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Enter `level` when the available ratio is at or below `enter`; leave it when above `exit`."""
-
-    level: str
-    enter: float
-    exit: float
-
-
-@dataclass(frozen=True)
-class PsiFloor:
-    """While PSI `kind` avg`window` is above `above` (and until it falls below `below`), the level is at
-    least `level`."""
-
-    kind: str
-    window: str
-    above: float
-    below: float
-    level: str
-
-
-@dataclass(frozen=True)
-class LevelConfig:
-    thresholds: tuple[Threshold, ...]  # medium, high, critical: worse levels, lower ratios
-    psi: tuple[PsiFloor, ...]
-
-
-# The seed's levels (low above 0.5, medium above 0.2, high above 0.1, else critical), with 2 points of
-# hysteresis, and PSI floors after what oomd and systemd-oomd treat as trouble.
-DEFAULT_LEVELS = LevelConfig(
-    thresholds=(
-        Threshold("medium", 0.50, 0.52),
-        Threshold("high", 0.20, 0.22),
-        Threshold("critical", 0.10, 0.12),
-    ),
-    psi=(
-        PsiFloor("full", "10", 0.10, 0.05, "high"),
-        PsiFloor("some", "10", 0.20, 0.10, "medium"),
-    ),
-)
+from memmond.config import DEFAULT_LEVELS, LEVELS, LevelConfig
+from memmond.model.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

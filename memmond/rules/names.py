@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from memmond.snapshot import DERIVED, Snapshot
+from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import OLD_NAMES, is_counter, lookup

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memmond import format as fmt
+from memmond.model.snapshot import Snapshot
 from memmond.rules.names import Vocabulary
-from memmond.snapshot import Snapshot
 
 _FIELD = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 

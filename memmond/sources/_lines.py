@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memmond.procfs import SourceError
+from memmond.sources.procfs import SourceError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memmond.procfs import ProcFS
 from memmond.sources._lines import SkippedLine, no_fields_error
+from memmond.sources.procfs import ProcFS
 
 SOURCE = "pressure"
 PATH = "pressure/memory"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memmond.procfs import ProcFS, SourceError
 from memmond.sources._lines import SkippedLine, no_fields_error
 from memmond.sources.meminfo import KIB
+from memmond.sources.procfs import ProcFS, SourceError
 
 SOURCE = "process"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from memmond.procfs import ProcFS
 from memmond.sources._lines import SkippedLine, no_fields_error
 from memmond.sources._table import FieldTable, layout_for, pack
+from memmond.sources.procfs import ProcFS
 
 SOURCE = "vmstat"
 PATH = "vmstat"

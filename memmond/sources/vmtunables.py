@@ -6,7 +6,7 @@ at every sample.
 
 from __future__ import annotations
 
-from memmond.procfs import ProcFS, SourceError
+from memmond.sources.procfs import ProcFS, SourceError
 
 SOURCE = "vm_tunables"
 KNOBS = (

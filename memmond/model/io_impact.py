@@ -5,7 +5,7 @@ cache residency at each point, tell the story the README's "What the numbers mea
 written data lands in memory as dirty page cache, MemFree falls, MemAvailable falls much less, and
 writeback later makes the pages clean without dropping them.
 
-    from memmond.analysis import write_file_and_analyze
+    from memmond.model.io_impact import write_file_and_analyze
     impact = write_file_and_analyze("/var/tmp/test.dat", b"\\0" * (10 << 20))
     print(impact.summary())
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memmond import format as fmt
-from memmond.snapshot import Sampler, Snapshot
+from memmond.model.snapshot import Sampler, Snapshot
 from memmond.sources.pagecache import PageCacheError, Residency, residency
 
 # The meminfo fields an analysis reports, in the order people read them.

@@ -9,8 +9,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from memmond.procfs import ProcFS
-from memmond.snapshot import Sampler, Snapshot
+from memmond.model.snapshot import Sampler, Snapshot
+from memmond.sources.procfs import ProcFS
 
 DROP_CACHES_PATH = "sys/vm/drop_caches"
 DROP_WHAT = {1: "page cache", 2: "reclaimable slab (dentries and inodes)", 3: "page cache and reclaimable slab"}

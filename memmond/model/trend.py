@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from memmond.snapshot import Snapshot
+from memmond.model.snapshot import Snapshot
 
 STABLE_WITHIN = 0.01  # a change within ±1 % of the initial value is "stable"
 

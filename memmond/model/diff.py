@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memmond import format as fmt
-from memmond.snapshot import DERIVED, Snapshot
+from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure
 from memmond.sources.vmstat import is_counter
 

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from memmond import __version__, trend
+from memmond import __version__
 from memmond.config import Listen
-from memmond.exposition import Published
-from memmond.webconfig import WebConfig
+from memmond.model import trend
+from memmond.serve.exposition import Published
+from memmond.serve.webconfig import WebConfig
 
-log = logging.getLogger("memmond.http")
+log = logging.getLogger("memmond.serve.http")
 
 LANDING_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>memmond</title></head>

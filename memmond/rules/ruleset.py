@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Located, RuleConfig
-from memmond.procfs import ProcFS
+from memmond.model.snapshot import Sampler
 from memmond.rules.builtin import builtin_rules
 from memmond.rules.engine import Rule
 from memmond.rules.expr import Expression, ExpressionError, compile_expression
 from memmond.rules.names import Vocabulary
 from memmond.rules.template import Template, TemplateError, compile_template
-from memmond.snapshot import Sampler
 from memmond.sources import vmtunables
+from memmond.sources.procfs import ProcFS
 
 BUILTIN_WHERE = "<built-in>"
 

@@ -15,10 +15,10 @@ from types import MappingProxyType
 from typing import Any
 
 from memmond import __version__
-from memmond.procfs import ProcFS, SourceError, SourceUnavailable
 from memmond.sources import meminfo, pressure, vmstat
 from memmond.sources.meminfo import MemInfo
 from memmond.sources.pressure import Pressure, StallLine
+from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 from memmond.sources.vmstat import VmStat
 
 SNAPSHOT_FORMAT = 1

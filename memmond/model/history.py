@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from memmond.snapshot import Snapshot
+from memmond.model.snapshot import Snapshot
 
 
 class History:

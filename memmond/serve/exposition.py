@@ -25,15 +25,16 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.samples import Sample
 
-from memmond import __version__, efficiency
-from memmond.history import EXTREMES
-from memmond.rules.levels import LEVELS
-from memmond.snapshot import DERIVED, SOURCES, Snapshot
+from memmond import __version__
+from memmond.config import LEVELS
+from memmond.model import efficiency
+from memmond.model.history import EXTREMES
+from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
+from memmond.model.trend import LevelChange
+from memmond.model.watch import FileSample, ProcessSample
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
-from memmond.trend import LevelChange
-from memmond.watch import FileSample, ProcessSample
 
 PREFIX = "memmond_"
 JITTER_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
@@ -654,5 +655,5 @@ class Published:
 
 
 if __name__ == "__main__":
-    # `python -m memmond.exposition` prints the README's metric reference table.
+    # `python -m memmond.serve.exposition` prints the README's metric reference table.
     print(catalogue_markdown())

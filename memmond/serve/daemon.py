@@ -16,19 +16,22 @@ import threading
 import time
 from types import FrameType
 
-from memmond import __version__, logs, ruleset, trend, watch, webconfig
+from memmond import __version__
 from memmond import config as config_mod
 from memmond import format as fmt
-from memmond.config import Config, ConfigError, Listen
-from memmond.exposition import Published, RuleStatus, SelfStats
-from memmond.history import Extremes, History
-from memmond.http import MetricsServer
-from memmond.notify import Notifier
-from memmond.procfs import ProcFS
+from memmond.config import LEVELS, Config, ConfigError, Listen
+from memmond.model import trend, watch
+from memmond.model.history import Extremes, History
+from memmond.model.snapshot import Sampler, Snapshot
+from memmond.rules import ruleset
 from memmond.rules.engine import FIRING, Engine, Transition
-from memmond.rules.levels import LEVELS, PressureTracker
-from memmond.snapshot import Sampler, Snapshot
-from memmond.webconfig import WebConfig
+from memmond.rules.levels import PressureTracker
+from memmond.serve import logs, webconfig
+from memmond.serve.exposition import Published, RuleStatus, SelfStats
+from memmond.serve.http import MetricsServer
+from memmond.serve.notify import Notifier
+from memmond.serve.webconfig import WebConfig
+from memmond.sources.procfs import ProcFS
 
 log = logging.getLogger("memmond")
 STATUS_EVERY_SECONDS = 1.0

@@ -11,7 +11,7 @@ import mmap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memmond.snapshot import Snapshot
+from memmond.model.snapshot import Snapshot
 from memmond.sources.vmstat import lookup
 
 

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from memmond import format as fmt
+from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.rules.levels import level_of
-from memmond.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure
 from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
 
 if TYPE_CHECKING:  # the CLI's daemon path must not load ctypes and the io-impact layer
-    from memmond.analysis import IOImpact
+    from memmond.model.io_impact import IOImpact
     from memmond.sources.pagecache import Residency
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -326,7 +326,7 @@ def io_impact(impact: IOImpact) -> str:
         f"{how} in {impact.seconds:.2f} s",
         "",
     ]
-    from memmond.analysis import FIELDS
+    from memmond.model.io_impact import FIELDS
 
     rows = [
         [name, fmt.signed_kb(impact.delta(name)), fmt.signed_kb(impact.delta(name, synced=True))] for name in FIELDS

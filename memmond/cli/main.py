@@ -13,14 +13,17 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memmond import __version__, efficiency, report, ruleset, utilities, watch
+from memmond import __version__
 from memmond import config as config_mod
 from memmond import format as fmt
-from memmond.diff import Diff
-from memmond.procfs import ProcFS, SourceError
+from memmond.cli import report, utilities
+from memmond.model import efficiency, watch
+from memmond.model.diff import Diff
+from memmond.model.snapshot import Sampler, Snapshot, SnapshotFormatError
+from memmond.rules import ruleset
 from memmond.rules.levels import level_of
-from memmond.snapshot import Sampler, Snapshot, SnapshotFormatError
 from memmond.sources import process, vmtunables
+from memmond.sources.procfs import ProcFS, SourceError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -164,12 +167,12 @@ def cmd_proc(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # Imported here: systemd-python and the HTTP stack are the daemon's business, not `memmond show`'s.
-    from memmond import logs
-    from memmond.daemon import Daemon, Overrides
+    from memmond.serve import logs
+    from memmond.serve.daemon import Daemon, Overrides
 
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
     procfs = _procfs(args)
-    from memmond import webconfig
+    from memmond.serve import webconfig
 
     try:
         cfg = overrides.apply(config_mod.load(args.config))
@@ -257,13 +260,13 @@ class _ProgressBar:
 
 
 def cmd_io_impact(args: argparse.Namespace) -> int:
-    from memmond import analysis
+    from memmond.model import io_impact
 
     sampler = Sampler(_procfs(args))
     bar = _ProgressBar()
     try:
         if args.operation == "write":
-            impact = analysis.write_file_and_analyze(
+            impact = io_impact.write_file_and_analyze(
                 args.path,
                 size=args.size,
                 block_size=args.block_size,
@@ -274,7 +277,7 @@ def cmd_io_impact(args: argparse.Namespace) -> int:
                 progress=bar,
             )
         else:
-            impact = analysis.read_file_and_analyze(
+            impact = io_impact.read_file_and_analyze(
                 args.path, drop_first=args.drop_first, block_size=args.block_size, sampler=sampler, progress=bar
             )
     except FileExistsError as exc:
@@ -346,7 +349,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from memmond.live import LiveView
+    from memmond.cli.live import LiveView
 
     procfs = _procfs(args)
     try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from memmond.procfs import ProcFS, SourceError
 from memmond.sources import process
+from memmond.sources.procfs import ProcFS, SourceError
 
 MAX_WATCHED_FILES = 32
 MAX_WATCHED_PROCESSES = 32

@@ -10,11 +10,12 @@ from collections import deque
 from collections.abc import Sequence
 
 from memmond import format as fmt
-from memmond import trend
+from memmond.config import LevelConfig
+from memmond.model import trend
+from memmond.model.snapshot import Sampler, Snapshot
 from memmond.rules.engine import FIRING, Engine
-from memmond.rules.levels import LevelConfig, PressureTracker
-from memmond.ruleset import Ruleset
-from memmond.snapshot import Sampler, Snapshot
+from memmond.rules.levels import PressureTracker
+from memmond.rules.ruleset import Ruleset
 
 _BARS = "▁▂▃▄▅▆▇█"
 
