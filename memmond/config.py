@@ -98,6 +98,16 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """How long and how many: the server's defences against idle, slow and flooding clients."""
+
+    max_connections: int = 10_000  # open at once; past this the longest-waiting idle one is closed
+    header_timeout_seconds: float = 10.0  # a request head must be complete within this of its first byte
+    idle_timeout_seconds: float = 120.0  # silence between kept-alive requests (covers 1 m scrape intervals)
+    write_timeout_seconds: float = 30.0  # a response must be read by the client within this
+
+
+@dataclass(frozen=True)
 class Located:
     """A text from the config with where it stands, so a later stage can point at it."""
 
@@ -138,6 +148,7 @@ class Config:
     watch_interval_seconds: float = 15.0
     watch_files: tuple[str, ...] = ()
     watch_processes: tuple[ProcessWatch, ...] = ()
+    http: HttpLimits = field(default_factory=HttpLimits)
     source: str = EMBEDDED_NAME
 
     @property
@@ -539,15 +550,45 @@ def _process_name(value: Any) -> str:
     return value
 
 
-def parse(text: str, name: str = "<string>") -> Config:
-    """Parse and validate config text. Raises ConfigError with every problem found."""
+def compose(text: str, name: str) -> yaml.Node | None:
+    """YAML text to a node tree with marks; ConfigError for invalid YAML and for nesting so deep that the
+    parser would exhaust Python's stack (a file of 500 nested mappings is an attack, not a config)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{name}: nested too deeply: a memmond config is a few levels deep"]) from None
+
+
+def _http(w: _Walker, node: yaml.Node, path: str) -> Any:
+    values = w.mapping(
+        node,
+        path,
+        {
+            "max_connections": lambda n, p: w.scalar(n, p, _int_in(16, 1_000_000)),
+            "header_timeout": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 300, "s")),
+            "idle_timeout": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+            "write_timeout": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+        },
+    )
+    if values is None:
+        return _INVALID
+    default = HttpLimits()
+    return HttpLimits(
+        max_connections=values.get("max_connections", default.max_connections),
+        header_timeout_seconds=values.get("header_timeout", default.header_timeout_seconds),
+        idle_timeout_seconds=values.get("idle_timeout", default.idle_timeout_seconds),
+        write_timeout_seconds=values.get("write_timeout", default.write_timeout_seconds),
+    )
+
+
+def parse(text: str, name: str = "<string>") -> Config:
+    """Parse and validate config text. Raises ConfigError with every problem found."""
+    root = compose(text, name)
     if root is None:
         return Config(source=name)
     w = _Walker(name)
@@ -571,6 +612,7 @@ def parse(text: str, name: str = "<string>") -> Config:
             "rules": lambda n, p: w.sequence(n, p, lambda n2, p2: _rule(w, n2, p2, override=False)),
             "builtin_rules": lambda n, p: _builtin(w, n, p),
             "watch": lambda n, p: _watch(w, n, p),
+            "http": lambda n, p: _http(w, n, p),
         },
     )
     if values is None:
@@ -601,6 +643,7 @@ def parse(text: str, name: str = "<string>") -> Config:
         watch_interval_seconds=watch.get("interval", 15.0),
         watch_files=watch.get("files", ()),
         watch_processes=watch.get("processes", ()),
+        http=values["http"] if isinstance(values.get("http"), HttpLimits) else HttpLimits(),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:

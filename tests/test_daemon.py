@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CURRENT, OLD_4_19, RunningDaemon, free_port
+from conftest import CURRENT, OLD_4_19, RunningDaemon, free_port, run_memmond
 
 from memmond.sources import meminfo
 
@@ -158,6 +158,29 @@ def test_sighup_applies_a_good_config_and_keeps_it_through_a_bad_one(tmp_path: P
         stderr = daemon.stderr()
         assert f"{config}:2:9: listen:" in stderr
         assert "histroy_size: unknown key (did you mean 'history_size'?)" in stderr
+        assert daemon.stop() == 0
+
+
+DEEPLY_NESTED = "watch: " + "{a: " * 500 + "1" + "}" * 500 + "\n"
+
+
+def test_a_deeply_nested_config_is_a_clear_error_and_a_reload_with_it_keeps_the_daemon(tmp_path: Path) -> None:
+    config = tmp_path / "memmond.yaml"
+    config.write_text(DEEPLY_NESTED)
+    result = run_memmond("check-config", str(config))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{config}: nested too deeply" in result.stderr
+
+    config.write_text("interval: 200ms\n")
+    with RunningDaemon("--config", str(config)) as daemon:
+        assert daemon.proc is not None
+        config.write_text(DEEPLY_NESTED)
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.metrics()["memmond_config_last_reload_successful"] == 0, 5, "reload 0")
+        before = daemon.metrics()["memmond_samples_total"]
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] > before + 2, 5, "sampling goes on")
+        assert "nested too deeply" in daemon.stderr()
+        assert daemon.metrics()["memmond_sample_interval_seconds"] == 0.2
         assert daemon.stop() == 0
 
 
@@ -461,3 +484,14 @@ def test_journald_gets_structured_entries_and_a_dead_journald_falls_back(journal
         assert daemon.stderr().count("journald is unreachable") == 1
         assert daemon.get("/metrics")[0] == 200
         assert daemon.stop() == 0
+
+
+def test_journal_target_without_journald_falls_back_to_stderr_and_says_so() -> None:
+    """libsystemd drops messages silently when its socket is missing: memmond must not."""
+    if Path("/run/systemd/journal/socket").exists():
+        pytest.skip("a journald is running on this machine: the missing-socket case cannot be shown")
+    with RunningDaemon("--log-target", "journal") as daemon:
+        daemon.wait_for(lambda: "listening on" in daemon.stderr(), 5, "the start line on stderr")
+        assert "journald is unreachable" in daemon.stderr()
+        assert daemon.stop() == 0
+    assert "memmond stopped after" in daemon.stderr()

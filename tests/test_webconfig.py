@@ -95,14 +95,15 @@ def test_https_with_basic_auth(tmp_path: Path, pki: Path) -> None:
         status, headers, _ = _https(daemon.port, pki, None)
         assert status == 401 and headers["www-authenticate"].startswith('Basic realm="memmond"')
 
-        # Plain HTTP to the TLS port fails for that client only.
+        # Plain HTTP to the TLS port gets a plain 400 that says what went wrong, and fails for that client only.
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            try:
-                answer = sock.recv(4096)
-            except (ConnectionResetError, TimeoutError):
-                answer = b""
-        assert not answer.startswith(b"HTTP/1.1 200")
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+        assert answer.endswith(b"Client sent an HTTP request to an HTTPS server.\n")
+        # A handshake abandoned halfway closes that connection only.
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\xff\x01")
         assert _https(daemon.port, pki, ("prometheus", "secret"))[0] == 200
 
         # A reload with a new password applies to the next requests.
@@ -168,3 +169,24 @@ def test_auth_cache_makes_repeated_checks_cheap() -> None:
         assert web.check("u", "p")
     assert (time.perf_counter() - started) / 100 < first / 10  # cached: far below one bcrypt
     assert not web.check("u", "wrong") and not web.check("x", "p")
+
+
+def test_unknown_users_take_as_long_as_known_ones() -> None:
+    """Response time must not tell which user names exist: an unknown user is checked against a real
+    bcrypt hash of the same cost, not rejected in microseconds."""
+    import statistics
+    import time
+
+    web = webconfig.WebConfig("t", users={"prometheus": bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=10))})
+
+    def seconds(user: str) -> float:
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert not web.verify(user, "wrong")
+            runs.append(time.perf_counter() - started)
+        return statistics.median(runs)
+
+    known, unknown = seconds("prometheus"), seconds("nobody")
+    assert known > 0.01  # bcrypt at cost 10
+    assert 0.7 < unknown / known < 1.4, (unknown, known)

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from memmond import __version__
 from memmond import config as config_mod
@@ -26,12 +27,15 @@ from memmond.model.snapshot import Sampler, Snapshot
 from memmond.rules import ruleset
 from memmond.rules.engine import FIRING, Engine, Transition
 from memmond.rules.levels import PressureTracker
-from memmond.serve import logs, webconfig
+from memmond.serve import logs
 from memmond.serve.exposition import Published, RuleStatus, SelfStats
-from memmond.serve.http import MetricsServer
+from memmond.serve.http import HttpServer
+from memmond.serve.loop import Loop, Timer
 from memmond.serve.notify import Notifier
-from memmond.serve.webconfig import WebConfig
 from memmond.sources.procfs import ProcFS
+
+if TYPE_CHECKING:  # ssl, bcrypt and hashlib load only with a web config file
+    from memmond.serve.webconfig import WebConfig
 
 log = logging.getLogger("memmond")
 STATUS_EVERY_SECONDS = 1.0
@@ -106,14 +110,16 @@ class Daemon:
         self.latest: Published | None = None  # read by HTTP threads; replaced, never mutated
         self._stop = False
         self._reload = False
-        self._wake = threading.Event()
+        self._loop = Loop()
+        self._sample_timer: Timer | None = None
+        self._next_due = 0.0
         self._down_sources: set[str] = set()
         self._last_status = 0.0
         self._last_watchdog = 0.0
         self._files: tuple[watch.FileSample, ...] = ()
         self._processes: tuple[watch.ProcessSample, ...] = ()
         self._next_watch = 0.0
-        self._server: MetricsServer | None = None
+        self._server: HttpServer | None = None
         self._rate_window: collections.deque[Snapshot] = collections.deque()
         stall = os.environ.get(STALL_AFTER_VARIABLE, "")
         self._stall_after = int(stall) if stall.isdigit() else None
@@ -122,11 +128,11 @@ class Daemon:
     # -- signals ------------------------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
-        self._wake.set()
+        self._loop.call_soon_threadsafe(self._on_signal)
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self._reload = True
-        self._wake.set()
+        self._loop.call_soon_threadsafe(self._on_signal)
 
     # -- one sample ---------------------------------------------------------------------------------------
     def sample_once(self) -> Snapshot:
@@ -253,14 +259,21 @@ class Daemon:
         try:
             new = self.overrides.apply(config_mod.load(self.config_path))
             new_rules = ruleset.load(new, self.procfs)  # re-reads /proc/sys/vm too
-            new_web = webconfig.load(self.web_config_path) if self.web_config_path else None
-        except ConfigError as exc:
+            new_web = None
+            if self.web_config_path:
+                from memmond.serve import webconfig
+
+                new_web = webconfig.load(self.web_config_path)
+        except Exception as exc:  # every failure keeps the running config, not only the expected ones
+            problems = exc.problems if isinstance(exc, ConfigError) else [f"{exc.__class__.__name__}: {exc}"]
+            if not isinstance(exc, ConfigError):
+                log.debug("reload failed unexpectedly", exc_info=True)
             self.stats.config_reload_ok = False
             logs.event(
                 logging.ERROR,
                 "reload_failed",
                 "config reload failed, keeping the running config: %s",
-                "; ".join(exc.problems),
+                "; ".join(problems),
                 config=self.config_path or config_mod.EMBEDDED_NAME,
             )
             self.notifier.reloaded(f"config reload failed; {self._status()}")
@@ -277,6 +290,7 @@ class Daemon:
         self.web = new_web
         if self._server is not None:
             self._server.web = new_web
+            self._server.limits = new.http
         self.engine.replace_rules(new_rules.rules, new_rules.vocabulary)
         self.tracker.reconfigure(new.levels)
         self.ruleset = new_rules
@@ -303,40 +317,68 @@ class Daemon:
         return status_line(self.latest.snapshot, self.latest.pressure_level, firing)
 
     # -- the loop -----------------------------------------------------------------------------------------
-    def _housekeeping(self, now: float) -> None:
+    def _housekeeping(self) -> None:
         """Watchdog pings and STATUS updates come from the loop itself, so a stuck loop stops them."""
+        now = time.monotonic()
         watchdog = self.notifier.watchdog_seconds
         if watchdog is not None and now - self._last_watchdog >= watchdog / 4:
             self.notifier.watchdog()
             self._last_watchdog = now
-        if self.notifier.enabled and self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
+        if self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
             self.notifier.status(self._status())
             self._last_status = now
+        period = STATUS_EVERY_SECONDS if watchdog is None else min(STATUS_EVERY_SECONDS, watchdog / 4)
+        self._loop.call_at(now + period, self._housekeeping)
 
-    def _wait_until(self, deadline: float) -> None:
-        watchdog = self.notifier.watchdog_seconds
-        while not (self._stop or self._reload):
-            now = time.monotonic()
-            if now >= deadline:
-                return
-            timeout = deadline - now
-            if watchdog is not None:
-                timeout = min(timeout, watchdog / 4)
-            self._wake.wait(timeout)
-            self._wake.clear()
-            self._housekeeping(time.monotonic())
+    def _on_signal(self) -> None:
+        if self._stop:
+            self._loop.stop()
+        elif self._reload:
+            self._reload = False
+            old_interval = self.config.interval_seconds
+            self.reload()
+            if self.config.interval_seconds != old_interval:
+                self._schedule(time.monotonic() + self.config.interval_seconds)
+
+    def _schedule(self, due: float) -> None:
+        if self._sample_timer is not None:
+            self._sample_timer.cancel()
+        self._next_due = due
+        self._sample_timer = self._loop.call_at(due, self._tick)
+
+    def _tick(self) -> None:
+        interval = self.config.interval_seconds
+        previous_start = self.latest.snapshot.monotonic if self.latest else None
+        late = time.monotonic() - self._next_due
+        if late >= interval:
+            # The previous sample overran: skip the ticks it covered instead of sampling in a burst, and
+            # count them before the sample that publishes the count.
+            missed = int(late // interval)
+            self.stats.samples_skipped_total += missed
+            self._next_due += missed * interval
+        self.sample_watched(time.monotonic())
+        self.sample_once()
+        if previous_start is not None and late < interval and self.latest is not None:
+            # on schedule (no skipped tick): how far this sample started from one interval after the last
+            self.stats.observe_jitter(abs(self.latest.snapshot.monotonic - previous_start - interval))
+        if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
+            log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
+            threading.Event().wait()  # forever: no more samples, no more watchdog pings
+        self._schedule(self._next_due + interval)
 
     def run(self) -> int:
+        loop = self._loop
         try:
-            server = MetricsServer(self.config.listen, lambda: self.latest, self.web)
+            server = HttpServer(loop, self.config.listen, lambda: self.latest, self.web, self.config.http)
         except OSError as exc:
             log.error("cannot listen on %s: %s", self.config.listen, exc.strerror or exc)
             return 1
         self._server = server
+        raise_fd_limit(self.config.http.max_connections)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
-        server.start()
+        loop.install_signal_wakeup()
         logs.event(
             logging.INFO,
             "started",
@@ -355,41 +397,16 @@ class Daemon:
         self.sample_watched(time.monotonic())
         self.sample_once()
         self.notifier.ready(self._status())
-        next_due = time.monotonic() + self.config.interval_seconds
+        if self.notifier.enabled:
+            self._housekeeping()
+        self._schedule(time.monotonic() + self.config.interval_seconds)
         try:
-            while not self._stop:
-                self._housekeeping(time.monotonic())
-                self._wait_until(next_due)
-                if self._stop:
-                    break
-                if self._reload:
-                    self._reload = False
-                    old_interval = self.config.interval_seconds
-                    self.reload()
-                    if self.config.interval_seconds != old_interval:
-                        next_due = time.monotonic() + self.config.interval_seconds
-                    continue
-                interval = self.config.interval_seconds
-                previous_start = self.latest.snapshot.monotonic if self.latest else None
-                late = time.monotonic() - next_due
-                if late >= interval:
-                    # The previous sample overran: skip the ticks it covered instead of sampling in a
-                    # burst, and count them before the sample that publishes the count.
-                    missed = int(late // interval)
-                    self.stats.samples_skipped_total += missed
-                    next_due += missed * interval
-                self.sample_watched(time.monotonic())
-                self.sample_once()
-                if previous_start is not None and late < interval and self.latest is not None:
-                    # on schedule (no skipped tick): how far this sample started from one interval after the last
-                    self.stats.observe_jitter(abs(self.latest.snapshot.monotonic - previous_start - interval))
-                if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
-                    log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
-                    threading.Event().wait()  # forever: no more samples, no more watchdog pings
-                next_due += interval
+            if not self._stop:
+                loop.run()
         finally:
             self.notifier.stopping()
-            server.stop()
+            server.close()
+            loop.close()
             logs.event(
                 logging.INFO,
                 "stopped",
@@ -398,3 +415,18 @@ class Daemon:
                 samples=self.stats.samples_total,
             )
         return 0
+
+
+def raise_fd_limit(connections: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit (often 1024) toward the hard one, as Go
+    programs do at start, so max_connections can be reached."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 64  # the listening socket, /proc reads, journald, PSI triggers
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, target, exc)

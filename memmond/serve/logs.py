@@ -33,6 +33,7 @@ MESSAGE_IDS = {
 }
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 RETRY_JOURNAL_SECONDS = 60.0
+JOURNAL_SOCKET = "/run/systemd/journal/socket"  # fixed in libsystemd
 _JOURNAL_FIELD = re.compile(r"^[A-Z0-9][A-Z0-9_]*$")
 
 log = logging.getLogger("memmond")
@@ -81,6 +82,9 @@ class _JournalSender:
             self._stderr(message, fields)
             return
         try:
+            if not os.path.exists(JOURNAL_SOCKET):
+                # libsystemd drops messages silently when the socket is missing (ENOENT): say so instead.
+                raise FileNotFoundError(f"no socket at {JOURNAL_SOCKET}")
             journal.send(message, **fields)
         except OSError as exc:
             if self.failed_at is None:

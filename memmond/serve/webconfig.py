@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import ssl
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from memmond.config import _INVALID, ConfigError, _one_of, _text, _Walker
+from memmond.config import _INVALID, ConfigError, _one_of, _text, _Walker, compose
 
 CLIENT_AUTH_TYPES = (
     "NoClientCert",
@@ -51,8 +52,8 @@ CIPHERS = {
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
     "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
 }
-AUTH_CACHE_SECONDS = 60.0
-_DUMMY_HASH = b"$2b$10$" + b"C" * 53  # checked against for unknown users, so timing does not tell them apart
+AUTH_CACHE_SECONDS = 60.0  # since the last successful use: a scraper every 15 s pays bcrypt once
+AUTH_CACHE_ENTRIES = 1024
 
 
 @dataclass
@@ -60,33 +61,61 @@ class WebConfig:
     source: str
     tls: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+    # Checked against for unknown users: a real hash of the users' own cost, so an unknown user takes as
+    # long as a known one with a wrong password and response times do not tell which names exist.
+    decoy_hash: bytes = b""
     _cache: dict[tuple[str, bytes], float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def check(self, user: str, password: str) -> bool:
-        """bcrypt costs ~50 ms by design; a successful check is remembered for a minute (by a hash of
-        the password, never the password) so scrapes every 15 s stay cheap."""
-        import bcrypt
+    def __post_init__(self) -> None:
+        if self.users and not self.decoy_hash:
+            import bcrypt
 
-        digest = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+            cost = max(int(hashed.split(b"$")[2]) for hashed in self.users.values())
+            self.decoy_hash = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(rounds=cost))
+
+    @staticmethod
+    def _digest(user: str, password: str) -> bytes:
+        return hashlib.sha256(f"{user}\0{password}".encode()).digest()
+
+    def cached(self, user: str, password: str) -> bool:
+        """Whether these credentials passed bcrypt within AUTH_CACHE_SECONDS of their last use. The cache
+        holds a hash of the password, never the password."""
+        digest = self._digest(user, password)
         now = time.monotonic()
         with self._lock:
             for (cached_user, cached_digest), expires in list(self._cache.items()):
                 if expires < now:
                     del self._cache[(cached_user, cached_digest)]
                 elif hmac.compare_digest(cached_digest, digest) and hmac.compare_digest(cached_user, user):
+                    self._cache[(cached_user, cached_digest)] = now + AUTH_CACHE_SECONDS
                     return True
+        return False
+
+    def verify(self, user: str, password: str) -> bool:
+        """The bcrypt check (~50 ms by design; releases the GIL): the same work whether the user exists."""
+        import bcrypt
+
         hashed = self.users.get(user)
         try:
-            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self.decoy_hash)
         except ValueError:
             ok = False
-        ok = ok and hashed is not None
-        if ok:
-            with self._lock:
-                if len(self._cache) < 1024:
-                    self._cache[(user, digest)] = now + AUTH_CACHE_SECONDS
-        return ok
+        return ok and hashed is not None
+
+    def remember(self, user: str, password: str) -> None:
+        with self._lock:
+            if len(self._cache) < AUTH_CACHE_ENTRIES:
+                self._cache[(user, self._digest(user, password))] = time.monotonic() + AUTH_CACHE_SECONDS
+
+    def check(self, user: str, password: str) -> bool:
+        """cached() or verify(): the blocking form, for callers without a worker thread."""
+        if self.cached(user, password):
+            return True
+        if self.verify(user, password):
+            self.remember(user, password)
+            return True
+        return False
 
 
 def _file(base: Path) -> Any:
@@ -101,12 +130,7 @@ def _file(base: Path) -> Any:
 
 
 def parse(text: str, name: str) -> WebConfig:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    root = compose(text, name)
     if root is None:
         return WebConfig(name)
     w = _Walker(name)
