@@ -149,6 +149,7 @@ class Config:
     watch_files: tuple[str, ...] = ()
     watch_processes: tuple[ProcessWatch, ...] = ()
     http: HttpLimits = field(default_factory=HttpLimits)
+    vmstat_exported: str = "default"  # exposition.vmstat: default (an allow-list) or all
     source: str = EMBEDDED_NAME
 
     @property
@@ -613,6 +614,9 @@ def parse(text: str, name: str = "<string>") -> Config:
             "builtin_rules": lambda n, p: _builtin(w, n, p),
             "watch": lambda n, p: _watch(w, n, p),
             "http": lambda n, p: _http(w, n, p),
+            "exposition": lambda n, p: w.mapping(
+                n, p, {"vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all")))}
+            ),
         },
     )
     if values is None:
@@ -644,6 +648,7 @@ def parse(text: str, name: str = "<string>") -> Config:
         watch_files=watch.get("files", ()),
         watch_processes=watch.get("processes", ()),
         http=values["http"] if isinstance(values.get("http"), HttpLimits) else HttpLimits(),
+        vmstat_exported=(values.get("exposition") or {}).get("vmstat", "default"),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:
@@ -654,9 +659,9 @@ def parse(text: str, name: str = "<string>") -> Config:
 
 
 def embedded_text() -> str:
-    from importlib import resources  # needed once, at start
-
-    return resources.files("memmond").joinpath("default_config.yaml").read_text()
+    """The default config shipped in the package. Read beside this module, not through importlib.resources,
+    which would load tempfile, random, zipfile, bz2 and lzma into the daemon for one small file."""
+    return (Path(__file__).parent / "default_config.yaml").read_text()
 
 
 def read(path: str | Path | None) -> tuple[str, str]:

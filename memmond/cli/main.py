@@ -172,12 +172,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
     procfs = _procfs(args)
-    from memmond.serve import webconfig
-
     try:
         cfg = overrides.apply(config_mod.load(args.config))
         rules = ruleset.load(cfg, procfs)
-        web = webconfig.load(args.web_config_file) if args.web_config_file else None
+        web = None
+        if args.web_config_file:  # ssl, hashlib and bcrypt load only with a web config
+            from memmond.serve import webconfig
+
+            web = webconfig.load(args.web_config_file)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(f"memmond: error: {problem}", file=sys.stderr)

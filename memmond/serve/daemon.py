@@ -179,6 +179,7 @@ class Daemon:
             watch_interval_seconds=self.config.watch_interval_seconds,
             pressure_level=self.tracker.level,
             tunables=self.ruleset.tunables,
+            vmstat_all=self.config.vmstat_exported == "all",
         )
         return snap
 

@@ -9,21 +9,12 @@ encoding 150 times for nobody. No scrape ever reads /proc.
 
 from __future__ import annotations
 
-import gzip
+import re
 import sys
-import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.samples import Sample
 
 from memmond import __version__
 from memmond.config import LEVELS
@@ -32,13 +23,38 @@ from memmond.model.history import EXTREMES
 from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.model.trend import LevelChange
 from memmond.model.watch import FileSample, ProcessSample
+from memmond.serve.textformat import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    Encoder,
+    Family,
+    Labels,
+    wants_openmetrics,
+)
+from memmond.serve.textformat import counter as _new_counter
+from memmond.serve.textformat import gauge as _new_gauge
+from memmond.serve.textformat import histogram as _new_histogram
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
 
 PREFIX = "memmond_"
-JITTER_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
-SAMPLE_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+# Buckets where they tell an operator something: jitter around the 2 ms target; sample time from the
+# usual ~0.1 ms to the 50 ms where a 10 Hz sampler runs out of room. Every bucket is a series on every host.
+JITTER_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.02)
+SAMPLE_DURATION_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.05)
+
+# /proc/vmstat counters exported by default (`exposition: {vmstat: all}` exports every field): node_exporter's
+# default set (oom_kill, pgpg*, pswp*, pg*fault), plus what memmond's rules, dashboards and efficiency rates
+# read: reclaim scans and steals, direct-reclaim stalls, refaults, activations, THP faults and compaction.
+# Patterns take the per-zone and pre-5.9 spellings of older kernels too. The rule engine reads every field.
+VMSTAT_DEFAULT = re.compile(
+    r"^(oom_kill|pgpg(in|out)|pswp(in|out)|pg(maj)?fault|pgactivate"
+    r"|pg(scan|steal)_(kswapd|direct)(_\w+)?|allocstall(_\w+)?"
+    r"|workingset_(refault|activate|restore)(_anon|_file)?"
+    r"|thp_(fault_alloc|fault_fallback|collapse_alloc|collapse_alloc_failed|split_page)"
+    r"|compact_(stall|fail|success))$"
+)
 
 
 # Tokens promtool reads as abbreviated units (checked against promtool 2.x); kernel field names contain
@@ -88,12 +104,15 @@ def _spec_list() -> list[MetricSpec]:
         MetricSpec(
             "memmond_vmstat_<field>_total",
             "counter",
-            "Every /proc/vmstat event counter (pgfault, pgmajfault, workingset_refault_file, oom_kill, ...).",
+            "/proc/vmstat event counters (pgfault, pgmajfault, workingset_refault_file, oom_kill, ...): by "
+            "default the reclaim, refault, swap, OOM, THP and compaction fields; every one with "
+            "`exposition: {vmstat: all}`.",
         ),
         MetricSpec(
             "memmond_vmstat_<field>",
             "gauge",
-            "Every /proc/vmstat current amount (nr_* fields, in pages; workingset_nodes).",
+            "/proc/vmstat current amounts (nr_* fields, in pages; workingset_nodes), with "
+            "`exposition: {vmstat: all}` (meminfo has the same amounts in bytes).",
         ),
         MetricSpec(
             "memmond_pressure_stall_seconds_total",
@@ -190,12 +209,6 @@ def _spec_list() -> list[MetricSpec]:
             "gauge",
             "1 while the rule fires. Carries the rule's own labels from the config too.",
             ("rule", "severity"),
-        ),
-        MetricSpec(
-            "memmond_rule_pending",
-            "gauge",
-            "1 while the rule's expression holds but its 'for' has not passed yet.",
-            ("rule",),
         ),
         MetricSpec(
             "memmond_rule_events_total",
@@ -364,78 +377,96 @@ class SelfStats:
 # -- families -------------------------------------------------------------------------------------------
 
 
-def _gauge(name: str, value: float | None = None, labels: Iterable[str] = (), unit: str = "") -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None, unit=unit)
+def _gauge(name: str, value: float | None = None, unit: str = "") -> Family:
+    return _new_gauge(name, CATALOGUE[name].help, value, unit)
 
 
-def _counter(name: str, value: float | None = None, labels: Iterable[str] = ()) -> CounterMetricFamily:
-    return CounterMetricFamily(name, CATALOGUE[name].help, value=value, labels=list(labels) or None)
+def _counter(name: str, value: float | None = None) -> Family:
+    return _new_counter(name, CATALOGUE[name].help, value)
 
 
-def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: float) -> HistogramMetricFamily:
-    cumulative, buckets = 0, []
-    for bound, count in zip(bounds, counts, strict=False):
-        cumulative += count
-        buckets.append((repr(bound), cumulative))
-    buckets.append(("+Inf", cumulative + counts[-1]))
-    return HistogramMetricFamily(name, CATALOGUE[name].help, buckets=buckets, sum_value=total, unit="seconds")
+def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: float) -> Family:
+    return _new_histogram(name, CATALOGUE[name].help, bounds, counts, total, unit="seconds")
 
 
-def _meminfo_families(snap: Snapshot) -> Iterator[Metric]:
+def _meminfo_families(snap: Snapshot) -> Iterator[Family]:
     if snap.meminfo is None:
         return
     for field_name, value in snap.meminfo.items():
-        help_text = f"/proc/meminfo {field_name}"
-        if snap.meminfo.is_count(field_name):
-            yield GaugeMetricFamily(
-                f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}_pages",
-                f"{help_text} (pages).",
-                value=value,
-            )
+        metric, help_text, unit = _meminfo_name(field_name, snap.meminfo.is_count(field_name))
+        yield _new_gauge(metric, help_text, value, unit)
+
+
+_meminfo_names: dict[tuple[str, bool], tuple[str, str, str]] = {}
+
+
+def _meminfo_name(field_name: str, is_count: bool) -> tuple[str, str, str]:
+    """(metric, help, unit) of a meminfo field, worked out once per field name."""
+    key = (field_name, is_count)
+    known = _meminfo_names.get(key)
+    if known is None:
+        base = f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}"
+        if is_count:
+            known = (f"{base}_pages", f"/proc/meminfo {field_name} (pages).", "")
         else:
-            yield GaugeMetricFamily(
-                f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}_bytes",
-                f"{help_text} in bytes.",
-                value=value,
-                unit="bytes",
-            )
+            known = (f"{base}_bytes", f"/proc/meminfo {field_name} in bytes.", "bytes")
+        _meminfo_names[key] = known
+    return known
 
 
-def _vmstat_families(snap: Snapshot) -> Iterator[Metric]:
+_vmstat_names: dict[str, tuple[str, str, bool, bool]] = {}
+
+
+def _vmstat_name(field_name: str) -> tuple[str, str, bool, bool]:
+    """(metric, help, is_counter, exported by default) of a vmstat field, worked out once per name."""
+    known = _vmstat_names.get(field_name)
+    if known is None:
+        counts = is_counter(field_name)
+        known = (
+            f"{PREFIX}vmstat_{metric_safe(field_name)}",
+            f"/proc/vmstat {field_name}.",
+            counts,
+            counts and VMSTAT_DEFAULT.match(field_name) is not None,
+        )
+        _vmstat_names[field_name] = known
+    return known
+
+
+def _vmstat_families(snap: Snapshot, every_field: bool) -> Iterator[Family]:
     if snap.vmstat is None:
         return
     for field_name, value in snap.vmstat.items():
-        if is_counter(field_name):
-            yield CounterMetricFamily(
-                f"{PREFIX}vmstat_{metric_safe(field_name)}", f"/proc/vmstat {field_name}.", value=value
-            )
+        metric, help_text, counts, default = _vmstat_name(field_name)
+        if not (default or every_field):
+            continue
+        if counts:
+            yield _new_counter(metric, help_text, value)
         else:
-            yield GaugeMetricFamily(
-                f"{PREFIX}vmstat_{metric_safe(field_name)}", f"/proc/vmstat {field_name}.", value=value
-            )
+            yield _new_gauge(metric, help_text, value)
 
 
-def _pressure_families(snap: Snapshot) -> Iterator[Metric]:
+def _pressure_families(snap: Snapshot) -> Iterator[Family]:
     if snap.pressure is None:
         return
-    totals = _counter("memmond_pressure_stall_seconds_total", labels=("kind",))
-    ratios = _gauge("memmond_pressure_stall_ratio", labels=("kind", "window"))
+    totals = _counter("memmond_pressure_stall_seconds_total")
+    ratios = _gauge("memmond_pressure_stall_ratio")
     for kind in pressure.KINDS:
         line = snap.pressure.line(kind)
         if line is None:
             continue
-        totals.add_metric([kind], line.total_seconds)
+        totals.add(line.total_seconds, (("kind", kind),), "_total")
         for window in pressure.WINDOWS:
-            ratios.add_metric([kind, f"{window}s"], line.avg(window))
+            ratios.add(line.avg(window), (("kind", kind), ("window", f"{window}s")))
     yield totals
     yield ratios
 
 
-def _self_families(pub: Published) -> Iterator[Metric]:
+_BUILD_LABELS: Labels = (("python", ".".join(map(str, sys.version_info[:3]))), ("version", __version__))
+
+
+def _self_families(pub: Published) -> Iterator[Family]:
     stats, snap = pub.stats, pub.snapshot
-    info = _gauge("memmond_build_info", labels=("version", "python"))
-    info.add_metric([__version__, ".".join(map(str, sys.version_info[:3]))], 1)
-    yield info
+    yield _gauge("memmond_build_info").add(1, _BUILD_LABELS)
     yield _counter("memmond_samples_total", stats.samples_total)
     yield _counter("memmond_samples_skipped_total", stats.samples_skipped_total)
     yield _histogram(
@@ -444,15 +475,16 @@ def _self_families(pub: Published) -> Iterator[Metric]:
     yield _gauge("memmond_sample_interval_seconds", pub.interval_seconds, unit="seconds")
     yield _histogram("memmond_sample_jitter_seconds", JITTER_BUCKETS, stats.jitter_bucket_counts, stats.jitter_sum)
     yield _gauge("memmond_last_sample_timestamp_seconds", snap.wall_time, unit="seconds")
-    up = _gauge("memmond_source_up", labels=("source",))
-    unavailable = _gauge("memmond_source_unavailable", labels=("source",))
-    errors = _counter("memmond_source_errors_total", labels=("source",))
-    skipped = _counter("memmond_source_lines_skipped_total", labels=("source",))
+    up = _gauge("memmond_source_up")
+    unavailable = _gauge("memmond_source_unavailable")
+    errors = _counter("memmond_source_errors_total")
+    skipped = _counter("memmond_source_lines_skipped_total")
     for source in SOURCES:
-        up.add_metric([source], 0 if source in snap.errors else 1)
-        unavailable.add_metric([source], 1 if source in snap.unavailable else 0)
-        errors.add_metric([source], stats.source_errors_total[source])
-        skipped.add_metric([source], stats.lines_skipped_total[source])
+        labels = (("source", source),)
+        up.add(0 if source in snap.errors else 1, labels)
+        unavailable.add(1 if source in snap.unavailable else 0, labels)
+        errors.add(stats.source_errors_total[source], labels, "_total")
+        skipped.add(stats.lines_skipped_total[source], labels, "_total")
     yield from (up, unavailable, errors, skipped)
     yield _gauge("memmond_config_last_reload_successful", 1 if stats.config_reload_ok else 0)
     yield _gauge(
@@ -462,27 +494,23 @@ def _self_families(pub: Published) -> Iterator[Metric]:
     )
 
 
-def _rule_families(pub: Published) -> Iterator[Metric]:
+def _rule_families(pub: Published) -> Iterator[Family]:
     active = _gauge("memmond_rule_active")
+    events = _counter("memmond_rule_events_total")
+    loaded = _gauge("memmond_rules_loaded")
     for rule in pub.rules:
-        labels = {"rule": rule.name, "severity": rule.severity, **dict(rule.labels)}
-        active.samples.append(Sample("memmond_rule_active", labels, 1.0 if rule.state == "firing" else 0.0))
-    yield active
-    pending = _gauge("memmond_rule_pending", labels=("rule",))
-    events = _counter("memmond_rule_events_total", labels=("rule", "severity"))
-    loaded = _gauge("memmond_rules_loaded", labels=("origin",))
-    for rule in pub.rules:
-        pending.add_metric([rule.name], 1.0 if rule.state == "pending" else 0.0)
-        events.add_metric([rule.name, rule.severity], rule.events_total)
+        labels = tuple(sorted({"rule": rule.name, "severity": rule.severity, **dict(rule.labels)}.items()))
+        active.add(1.0 if rule.state == "firing" else 0.0, labels)
+        events.add(rule.events_total, (("rule", rule.name), ("severity", rule.severity)), "_total")
     for origin in ("builtin", "config"):
-        loaded.add_metric([origin], sum(1 for rule in pub.rules if rule.origin == origin))
-    yield from (pending, events, loaded)
+        loaded.add(sum(1 for rule in pub.rules if rule.origin == origin), (("origin", origin),))
+    yield from (active, events, loaded)
 
-    level = _gauge("memmond_pressure_level", labels=("level",))
-    changes = _counter("memmond_pressure_level_changes_total", labels=("to",))
+    level = _gauge("memmond_pressure_level")
+    changes = _counter("memmond_pressure_level_changes_total")
     for name in LEVELS:
-        level.add_metric([name], 1.0 if name == pub.pressure_level else 0.0)
-        changes.add_metric([name], pub.stats.level_changes_total[name])
+        level.add(1.0 if name == pub.pressure_level else 0.0, (("level", name),))
+        changes.add(pub.stats.level_changes_total[name], (("to", name),), "_total")
     yield from (level, changes)
 
     for knob, value in pub.tunables.items():
@@ -510,20 +538,20 @@ _PROCESS_METRICS = (
 )
 
 
-def _watch_families(pub: Published) -> Iterator[Metric]:
+def _watch_families(pub: Published) -> Iterator[Family]:
     if not pub.files and not pub.processes:
         return
     yield _gauge("memmond_watch_interval_seconds", pub.watch_interval_seconds, unit="seconds")
-    up = _gauge("memmond_file_watch_up", labels=("path",))
+    up = _gauge("memmond_file_watch_up")
     for sample in pub.files:
-        up.add_metric([sample.path], 0.0 if sample.error else 1.0)
+        up.add(0.0 if sample.error else 1.0, (("path", sample.path),))
     yield up
     yield from _labelled_families(pub.files, _FILE_METRICS, "path", lambda sample: sample.path)
-    up = _gauge("memmond_process_watch_up", labels=("name",))
-    count = _gauge("memmond_process_count", labels=("name",))
+    up = _gauge("memmond_process_watch_up")
+    count = _gauge("memmond_process_count")
     for proc in pub.processes:
-        up.add_metric([proc.name], 0.0 if proc.error else 1.0)
-        count.add_metric([proc.name], len(proc.pids))
+        up.add(0.0 if proc.error else 1.0, (("name", proc.name),))
+        count.add(len(proc.pids), (("name", proc.name),))
     yield from (up, count)
     yield from _labelled_families(pub.processes, _PROCESS_METRICS, "name", lambda proc: proc.name)
 
@@ -533,42 +561,42 @@ def _labelled_families(
     metrics: tuple[tuple[str, str], ...],
     label: str,
     label_of: Callable[[Any], str],
-) -> Iterator[Metric]:
+) -> Iterator[Family]:
     """One byte gauge per (metric, attribute), a sample per watched item that was measured and has it."""
     items = list(items)
     for metric, attribute in metrics:
-        family = _gauge(metric, labels=(label,), unit="bytes")
+        family = _gauge(metric, unit="bytes")
         for item in items:
             value = getattr(item, attribute)
             if item.error is None and value is not None:
-                family.add_metric([label_of(item)], value)
+                family.add(value, ((label, label_of(item)),))
         yield family
 
 
-def _rate_families(pub: Published) -> Iterator[Metric]:
+def _rate_families(pub: Published) -> Iterator[Family]:
     if pub.rate_base is None or pub.rate_base is pub.snapshot:
         return
     yield _gauge("memmond_rates_window_seconds", pub.snapshot.monotonic - pub.rate_base.monotonic, unit="seconds")
     values = efficiency.rates(pub.rate_base, pub.snapshot)
-    families: dict[str, GaugeMetricFamily] = {}
+    families: dict[str, Family] = {}
     for spec in efficiency.RATES:
         value = values[spec.name]
         if value is None:
             continue
-        labels = tuple(k for k, _ in spec.labels)
         family = families.get(spec.metric)
         if family is None:
-            family = families[spec.metric] = _gauge(spec.metric, labels=labels)
-        if labels:
-            family.add_metric([v for _, v in spec.labels], value)
-        else:
-            family.add_metric([], value)
+            family = families[spec.metric] = _gauge(spec.metric)
+        family.add(value, spec.labels)
     yield from families.values()
 
 
-def build_families(pub: Published) -> list[Metric]:
+def build_families(pub: Published) -> list[Family]:
     snap = pub.snapshot
-    families: list[Metric] = [*_meminfo_families(snap), *_vmstat_families(snap), *_pressure_families(snap)]
+    families: list[Family] = [
+        *_meminfo_families(snap),
+        *_vmstat_families(snap, pub.vmstat_all),
+        *_pressure_families(snap),
+    ]
     for name, value in snap.derived().items():
         unit = DERIVED[name].unit
         families.append(
@@ -590,14 +618,15 @@ def build_families(pub: Published) -> list[Metric]:
     return families
 
 
-class _Families:
-    """What prometheus-client's encoders take as a registry: anything with collect()."""
+# One encoder per format for the process: their caches carry line prefixes from sample to sample.
+_ENCODERS = {TEXT_CONTENT_TYPE: Encoder(openmetrics=False), OPENMETRICS_CONTENT_TYPE: Encoder(openmetrics=True)}
+GZIP_LEVEL = 1  # a 60 KB exposition: level 1 in 0.1 ms to 9.8 KB, level 6 in 0.8 ms to 8.6 KB
 
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
 
-    def collect(self) -> list[Metric]:
-        return self._families
+def gzip_compress(data: bytes) -> bytes:
+    """gzip at GZIP_LEVEL, without the gzip module (zlib with a gzip header; mtime 0, as gzip.compress)."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
 
 
 @dataclass(frozen=True)
@@ -614,7 +643,8 @@ class RuleStatus:
 
 @dataclass
 class Published:
-    """Everything one sample exposes. Immutable once published, except the render cache."""
+    """Everything one sample exposes. Immutable once published, except the render cache, which only the
+    loop's thread touches."""
 
     snapshot: Snapshot
     extremes: dict[str, float]
@@ -623,34 +653,32 @@ class Published:
     stats: SelfStats
     rules: tuple[RuleStatus, ...] = ()
     rate_base: Snapshot | None = None  # the oldest sample within the rates window
-    history: tuple[Snapshot, ...] = ()  # oldest first; a copy, so HTTP threads can read it freely
+    history: tuple[Snapshot, ...] = ()  # oldest first
     level_changes: tuple[LevelChange, ...] = ()
     files: tuple[FileSample, ...] = ()
     processes: tuple[ProcessSample, ...] = ()
     watch_interval_seconds: float = 0.0
     pressure_level: str = "low"
     tunables: dict[str, int] = field(default_factory=dict)
+    vmstat_all: bool = False  # exposition.vmstat: all
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
-    _families: list[Metric] | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _families: list[Family] | None = field(default=None, repr=False)
+
+    def families(self) -> list[Family]:
+        if self._families is None:
+            self._families = build_families(self)
+        return self._families
 
     def render(self, accept: str | None, gzip_ok: bool) -> tuple[bytes, str]:
         """The body and content type for a scrape; built at most once per (format, gzip) per sample."""
-        encoder, content_type = choose_encoder(accept or "")
+        content_type = OPENMETRICS_CONTENT_TYPE if wants_openmetrics(accept) else TEXT_CONTENT_TYPE
         key = (content_type, gzip_ok)
         body = self._cache.get(key)
         if body is None:
-            with self._lock:  # concurrent first scrapes of a sample render once, not N times
-                body = self._cache.get(key)
-                if body is None:
-                    plain = self._cache.get((content_type, False))
-                    if plain is None:
-                        if self._families is None:
-                            self._families = build_families(self)
-                        plain = encoder(_Families(self._families))  # type: ignore[arg-type]
-                        self._cache[(content_type, False)] = plain
-                    body = gzip.compress(plain, compresslevel=6) if gzip_ok else plain
-                    self._cache[key] = body
+            plain = self._cache.get((content_type, False))
+            if plain is None:
+                plain = self._cache[(content_type, False)] = _ENCODERS[content_type].render(self.families())
+            body = self._cache[key] = gzip_compress(plain) if gzip_ok else plain
         return body, content_type
 
 

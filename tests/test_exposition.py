@@ -1,0 +1,157 @@
+"""The exposition: memmond's own encoder writes the bytes prometheus_client writes, the default series
+budget holds, and every vmstat field is one setting away."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ALL_TREES, CURRENT, RunningDaemon
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from memmond.config import Config, ConfigError, parse
+from memmond.rules import ruleset
+from memmond.serve.daemon import Daemon, Overrides
+from memmond.serve.exposition import VMSTAT_DEFAULT, Published, gzip_compress
+from memmond.serve.textformat import Encoder, Family, go_float, wants_openmetrics
+from memmond.sources.procfs import ProcFS
+
+SERIES_BUDGET = 250  # default /metrics, before cgroups
+
+
+def published(tree: Path, config: Config | None = None, samples: int = 3) -> Published:
+    """What the daemon publishes after a few samples of a fixture tree (or the real /proc)."""
+    cfg = config or Config()
+    procfs = ProcFS(str(tree))
+    daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs))
+    for _ in range(samples):
+        daemon.sample_once()
+        time.sleep(0.002)
+    assert daemon.latest is not None
+    return daemon.latest
+
+
+class _Registry:
+    def __init__(self, families: list[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        """The same families as prometheus_client objects, to render with its own encoders."""
+        out = []
+        for family in self.families:
+            metric = Metric(family.name, family.help, family.type, family.unit)
+            metric.samples = [Sample(family.name + s, dict(labels), v) for s, labels, v in family.samples]
+            out.append(metric)
+        return out
+
+
+def _series(families: list[Family]) -> int:
+    return sum(len(family.samples) for family in families)
+
+
+@pytest.mark.parametrize("tree", [*ALL_TREES, Path("/proc")], ids=lambda p: p.name or "proc")
+def test_text_and_openmetrics_are_byte_for_byte_what_prometheus_client_writes(tree: Path) -> None:
+    cfg = dataclasses.replace(Config(), vmstat_exported="all")
+    families = published(tree, cfg).families()
+    families.append(Family("memmond_test_escapes", "gauge", 'help with \\ and\nnewline and "quotes"'))
+    families[-1].add(1.0, (("rule", "quoted"), ("team", 'in"fra\\ops\nnight')))
+    registry = _Registry(families)
+    assert Encoder(openmetrics=False).render(families) == generate_latest(registry)  # type: ignore[arg-type]
+    assert Encoder(openmetrics=True).render(families) == generate_openmetrics(registry)
+    encoder = Encoder(openmetrics=False)
+    encoder.render(families)
+    assert encoder.render(families) == generate_latest(registry)  # type: ignore[arg-type]  # from the caches too
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-(2**63), max_value=2**64))
+def test_numbers_print_as_prometheus_client_prints_them(value: float) -> None:
+    assert go_float(value) == floatToGoString(value)
+
+
+def test_default_exposition_stays_within_the_series_budget() -> None:
+    for tree in [*ALL_TREES, Path("/proc")]:
+        count = _series(published(tree).families())
+        assert count <= SERIES_BUDGET, (tree, count)
+
+
+def test_vmstat_all_exports_every_field_and_default_only_the_allow_list() -> None:
+    pub_default = published(Path("/proc"))
+    pub_all = published(Path("/proc"), dataclasses.replace(Config(), vmstat_exported="all"))
+    assert pub_default.snapshot.vmstat is not None
+    every = {name for name, _ in pub_default.snapshot.vmstat.items()}
+
+    def exported(pub: Published) -> set[str]:
+        return {f.name.removeprefix("memmond_vmstat_") for f in pub.families() if f.name.startswith("memmond_vmstat_")}
+
+    assert len(exported(pub_all)) == len(every)
+    default = exported(pub_default)
+    for needed in (
+        "oom_kill",
+        "pgpgin",
+        "pswpin",
+        "pgfault",
+        "pgmajfault",
+        "pgscan_kswapd",
+        "pgsteal_direct",
+        "workingset_refault_file",
+        "compact_stall",
+        "thp_fault_alloc",
+    ):
+        assert needed in default, needed
+    assert not any(name.startswith("nr_") for name in default)
+    assert VMSTAT_DEFAULT.match("pgsteal_kswapd_normal") and VMSTAT_DEFAULT.match("workingset_refault")  # old kernels
+
+
+def test_exposition_vmstat_setting_is_validated() -> None:
+    assert parse("exposition:\n  vmstat: all\n").vmstat_exported == "all"
+    with pytest.raises(ConfigError, match=r"exposition\.vmstat: expected one of"):
+        parse("exposition:\n  vmstat: some\n")
+
+
+def test_gzip_output_is_gzip() -> None:
+    import gzip
+
+    data = b"memmond " * 1000
+    assert gzip.decompress(gzip_compress(data)) == data
+
+
+@pytest.mark.parametrize(
+    ("accept", "openmetrics"),
+    [
+        ("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", True),
+        ("text/plain", False),
+        ("", False),
+        (None, False),
+        ("application/openmetrics-text;q=0, text/plain", False),
+        ("Application/OpenMetrics-Text", True),
+    ],
+)
+def test_format_negotiation(accept: str | None, openmetrics: bool) -> None:
+    assert wants_openmetrics(accept) is openmetrics
+
+
+def test_a_fresh_render_is_the_same_whether_or_not_the_caches_are_warm() -> None:
+    pub = published(CURRENT)
+    first = pub.render(None, False)[0]
+    again = dataclasses.replace(pub, _cache={}, _families=None).render(None, False)[0]
+    assert first == again
+
+
+def test_the_daemon_serves_the_budget_and_vmstat_all_on_request(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text("exposition:\n  vmstat: all\n")
+    with RunningDaemon() as daemon:
+        default = daemon.metrics()
+    with RunningDaemon("--config", str(config)) as daemon:
+        every = daemon.metrics()
+    assert len(default) <= SERIES_BUDGET
+    assert any(name.startswith("memmond_vmstat_nr_") for name in every)
+    assert not any(name.startswith("memmond_vmstat_nr_") for name in default)
