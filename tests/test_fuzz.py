@@ -85,6 +85,35 @@ def test_parsers_take_mutated_real_captures(name: str, data: st.DataObject) -> N
     _parse_or_own_error(name, data.draw(mutated(name)))
 
 
+SLOW_PARSERS = {
+    "meminfo": meminfo._parse_lines,
+    "vmstat": lambda text: vmstat._parse_slow(text.splitlines()),
+    "pressure": pressure._parse_lines,
+}
+
+
+def _values(parsed: object) -> object:
+    if isinstance(parsed, pressure.Pressure):
+        return (parsed.some, parsed.full)
+    return (dict(parsed.items()), getattr(parsed, "count_fields", None))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_PARSERS))
+@given(data=st.data())
+def test_fast_paths_read_what_the_line_parsers_read(name: str, data: st.DataObject) -> None:
+    """The fast paths (a cached layout, a regex, json for integers) are shortcuts, never other answers:
+    on a real capture and then on a mutation of it (the cached layout is warm), the values are the line
+    parser's whenever the line parser skips nothing."""
+    for text in (data.draw(st.sampled_from(REAL_TEXTS[name])), data.draw(mutated(name))):
+        try:
+            slow = SLOW_PARSERS[name](text)
+        except SourceError:
+            continue
+        if slow.skipped:
+            continue
+        assert _values(PARSERS[name](text)) == _values(slow)
+
+
 # -- config ---------------------------------------------------------------------------------------------
 
 KEYS = [
