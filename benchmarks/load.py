@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/load.py [--seconds 60] [--clients 50]
 
 Prints requests/s, p50/p99 latency and errors (target: 0) per phase, and the sampling jitter the daemon
-itself measured meanwhile (memmond_sample_jitter_seconds; target p99 < 5 ms at 1 Hz). Clients keep their
+itself measured meanwhile (memmond_sample_jitter_seconds; target p99 <= 2 ms at 1 Hz). Clients keep their
 connection open, as Prometheus does. The TLS phase uses a throwaway CA made with the openssl CLI.
 """
 
@@ -130,7 +130,7 @@ def phase(name: str, port: int, tls: ssl.SSLContext | None, clients: int, second
         f"{name:5} {clients} clients {seconds:g} s: {len(latencies) / seconds:7.0f} req/s  "
         f"p50 {statistics.median(latencies) * 1000:6.2f} ms  p99 {percentile(latencies, 0.99) * 1000:6.2f} ms  "
         f"errors {len(errors)}  sampling jitter p99 <= {bound * 1000:g} ms over {samples} samples "
-        f"(target < 5 ms)"
+        f"(target <= 2 ms)"
     )
 
 

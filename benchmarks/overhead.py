@@ -69,7 +69,7 @@ def main() -> None:
         share, rss = run(interval, args.seconds, args.scrape_every)
         print(
             f"interval {interval:>5}: CPU {share * 100:6.3f} % of a core (target <= {target * 100:g} %), "
-            f"RSS {rss / 1e6:5.1f} MB (target <= 30 MB) over {args.seconds:g} s, "
+            f"RSS {rss / 1e6:5.1f} MB (target <= 25 MB) over {args.seconds:g} s, "
             f"scrape every {args.scrape_every:g} s"
         )
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CURRENT, OLD_3_10
+from conftest import CURRENT, OLD_3_10, free_port
 
 import memmond
 from memmond.config import ConfigError
@@ -96,4 +96,33 @@ def test_the_daemon_path_does_not_load_the_library_layer() -> None:
         "'memmond.api', 'memmond.model.io_impact', 'memmond.cli.live') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result
+
+
+def test_the_running_daemon_loads_neither_prometheus_client_nor_ssl() -> None:
+    """The 25 MB RSS budget: a daemon that has sampled and answered a scrape (gzip, OpenMetrics) has not
+    imported prometheus_client (9 MB with http.server and urllib), ssl or hashlib (libcrypto, only with a
+    web config), asyncio, or importlib.resources' tempfile/zipfile."""
+    port = free_port()
+    code = f"""
+import os, signal, socket, sys, threading, time
+def scrape_then_stop():
+    time.sleep(1.5)
+    with socket.create_connection(("127.0.0.1", {port})) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nAccept-Encoding: gzip\\r\\n"
+                     b"Accept: application/openmetrics-text\\r\\nConnection: close\\r\\n\\r\\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:100]
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=scrape_then_stop, daemon=True).start()
+from memmond.cli.main import main
+sys.argv = ["memmond", "run", "--listen", "127.0.0.1:{port}", "--log-target", "stderr"]
+assert main() == 0
+heavy = ("prometheus_client", "ssl", "hashlib", "http.server", "asyncio", "tempfile", "zipfile", "ctypes")
+print(sorted(m for m in heavy if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result

@@ -495,3 +495,14 @@ def test_journal_target_without_journald_falls_back_to_stderr_and_says_so() -> N
         assert "journald is unreachable" in daemon.stderr()
         assert daemon.stop() == 0
     assert "memmond stopped after" in daemon.stderr()
+
+
+def test_journal_entries_use_the_native_protocol_for_multiline_values() -> None:
+    import struct
+
+    from memmond.serve.logs import encode_entry
+
+    entry = encode_entry({"MESSAGE": "two\nlines", "PRIORITY": "4", "MEMMOND_RULE": "é"})
+    assert entry == (
+        b"MESSAGE\n" + struct.pack("<Q", 9) + b"two\nlines\n" + b"PRIORITY=4\n" + "MEMMOND_RULE=é\n".encode()
+    )

@@ -77,9 +77,12 @@ class Engine:
         self.vocabulary = vocabulary
         self.states: dict[str, RuleState] = {rule.name: RuleState() for rule in self.rules}
         self._windows: dict[Series, SeriesWindow] = {}
+        self._wanted = self._window_series()
 
-    def _window_series(self) -> set[Series]:
-        return {s for rule in self.rules for e in (rule.expr, rule.clear) if e for s in e.window_series}
+    def _window_series(self) -> tuple[Series, ...]:
+        """The series the rules' window functions read: worked out when the rules change, not per sample."""
+        wanted = {s for rule in self.rules for e in (rule.expr, rule.clear) if e for s in e.window_series}
+        return tuple(wanted)
 
     def _update_windows(self, history: Sequence[Snapshot]) -> None:
         """Feed the newest sample to every rolling window. A window that is new (first sample, reload) or
@@ -87,9 +90,7 @@ class Engine:
         newest = history[-1]
         previous = history[-2].monotonic if len(history) > 1 else None
         maxlen = getattr(history, "maxlen", None) or UNBOUNDED_WINDOW
-        wanted = self._window_series()
-        self._windows = {series: rolling for series, rolling in self._windows.items() if series in wanted}
-        for series in wanted:
+        for series in self._wanted:
             rolling = self._windows.get(series)
             if rolling is not None and rolling.last_seen == newest.monotonic:
                 continue
@@ -113,6 +114,8 @@ class Engine:
         self.rules = list(rules)
         self.states = states
         self.vocabulary = vocabulary
+        self._wanted = self._window_series()
+        self._windows = {series: rolling for series, rolling in self._windows.items() if series in self._wanted}
 
     def evaluate(self, history: Sequence[Snapshot], interval_seconds: float) -> list[Transition]:
         if not history:

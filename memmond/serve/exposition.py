@@ -19,7 +19,7 @@ from typing import Any
 from memmond import __version__
 from memmond.config import LEVELS
 from memmond.model import efficiency
-from memmond.model.history import EXTREMES
+from memmond.model.history import EXTREMES, History
 from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.model.trend import LevelChange
 from memmond.model.watch import FileSample, ProcessSample
@@ -653,7 +653,9 @@ class Published:
     stats: SelfStats
     rules: tuple[RuleStatus, ...] = ()
     rate_base: Snapshot | None = None  # the oldest sample within the rates window
-    history: tuple[Snapshot, ...] = ()  # oldest first
+    # The sampler's own ring (not a copy: the loop's one thread serves and samples, so nothing reads it
+    # while it changes); the trend API reads it.
+    history: History | None = None
     level_changes: tuple[LevelChange, ...] = ()
     files: tuple[FileSample, ...] = ()
     processes: tuple[ProcessSample, ...] = ()

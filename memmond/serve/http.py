@@ -279,8 +279,10 @@ class _Connection:
         "fd",
         "heap_when",
         "inbuf",
+        "line_checked",
         "out",
         "processing",
+        "scanned",
         "server",
         "sock",
         "state",
@@ -302,6 +304,8 @@ class _Connection:
         self.close_after = False
         self.eof = False
         self.processing = False
+        self.line_checked = False  # the request line in the buffer passed parse_request_line
+        self.scanned = 0  # the buffer holds no head end before this offset
         self.write_deadline_set = False
 
     # -- events ---------------------------------------------------------------------------------------
@@ -408,6 +412,7 @@ class _Connection:
             inbuf = self.inbuf
             while inbuf[:2] == b"\r\n":  # stray line breaks between requests (RFC 9112, 2.2)
                 del inbuf[:2]
+                self.scanned = 0
             try:
                 request = self._next_request()
             except HttpError as error:
@@ -430,16 +435,21 @@ class _Connection:
             return None
         if line_end > MAX_REQUEST_LINE:
             raise HttpError(414, "request line too long")
-        parse_request_line(bytes(inbuf[:line_end]))  # a bad request line is answered before its headers come
-        end = _HEAD_END.search(inbuf, max(line_end - 1, 0))
+        if not self.line_checked:  # once per request: a slowloris byte must not cost a parse each
+            parse_request_line(bytes(inbuf[:line_end]))  # a bad request line is answered before its headers
+            self.line_checked = True
+        end = _HEAD_END.search(inbuf, max(line_end - 1, self.scanned))
         if end is None:
             if len(inbuf) - line_end > MAX_HEADER_BYTES:
                 raise HttpError(431, "request header fields too large")
+            self.scanned = max(len(inbuf) - 3, 0)  # the next search starts where this one stopped
             return None
         if end.start() - line_end > MAX_HEADER_BYTES:
             raise HttpError(431, "request header fields too large")
         request = parse_head(bytes(inbuf[: end.start()]))
         del inbuf[: end.end()]
+        self.line_checked = False
+        self.scanned = 0
         return request
 
     # -- writing --------------------------------------------------------------------------------------
@@ -789,11 +799,12 @@ class HttpServer:
         if not _DIGITS.match(text) or not 2 <= int(text) <= 1_000_000:
             self._json(conn, request, 400, {"error": f"samples must be a whole number from 2 to 1000000, got {text!r}"})
             return
-        history = published.history if published is not None else ()
-        if published is None or len(history) < 2:
-            self._json(conn, request, 503, {"error": "not enough samples yet", "samples": len(history)})
+        history = published.history if published is not None else None
+        available = len(history) if history is not None else 0
+        if published is None or history is None or available < 2:
+            self._json(conn, request, 503, {"error": "not enough samples yet", "samples": available})
             return
-        result = trend.analyze(history[-int(text) :], published.level_changes)
+        result = trend.analyze(history.latest(int(text)), published.level_changes)
         self._json(conn, request, 200, {"requested_samples": int(text), **result.to_dict()})
 
     @staticmethod

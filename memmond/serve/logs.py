@@ -6,14 +6,15 @@ Events carry `MEMMOND_EVENT` and a stable `MESSAGE_ID` per event type, so operat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import socket
+import struct
 import sys
 import time
 from typing import Any
-
-from systemd import journal
 
 IDENTIFIER = "memmond"
 
@@ -67,50 +68,110 @@ class StderrFormatter(logging.Formatter):
         return text
 
 
-class _JournalSender:
-    """journal.send, falling back to stderr when journald is gone (a stale socket raises
-    ConnectionRefusedError) instead of taking the daemon with it. Says so once, retries every minute."""
+_PRIORITIES = {logging.CRITICAL: "2", logging.ERROR: "3", logging.WARNING: "4", logging.INFO: "6", logging.DEBUG: "7"}
+MAX_DATAGRAM = 200_000  # journald takes larger ones through a memfd; memmond's messages are a few hundred bytes
+
+
+def journal_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
+    """The journal entry of a record: the fields systemd-python's JournalHandler sends, and the record's
+    own upper-case attributes (MESSAGE_ID, MEMMOND_*)."""
+    fields = {
+        "MESSAGE": message,
+        "PRIORITY": _PRIORITIES.get(record.levelno, "6"),
+        "SYSLOG_IDENTIFIER": IDENTIFIER,
+        "LOGGER": record.name,
+        "THREAD_NAME": record.threadName or "",
+        "CODE_FILE": record.pathname,
+        "CODE_LINE": str(record.lineno),
+        "CODE_FUNC": record.funcName,
+    }
+    if record.exc_text:
+        fields["EXCEPTION_TEXT"] = record.exc_text
+    for key, value in record.__dict__.items():
+        if _JOURNAL_FIELD.match(key):
+            fields[key] = str(value)
+    return fields
+
+
+def encode_entry(fields: dict[str, str]) -> bytes:
+    """journald's native protocol: KEY=value lines; a value with a newline as KEY, a little-endian 64-bit
+    length and the raw bytes (systemd.io/JOURNAL_NATIVE_PROTOCOL)."""
+    parts = []
+    for key, value in fields.items():
+        data = value.encode("utf-8", "replace")
+        if b"\n" in data:
+            parts.append(key.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n")
+        else:
+            parts.append(key.encode() + b"=" + data + b"\n")
+    return b"".join(parts)
+
+
+class JournalHandler(logging.Handler):
+    """Entries straight to journald's socket, without systemd-python's journal module (1.1 MB of RSS for
+    uuid, datetime and the reader; the budget is 25 MB). When journald is gone (no socket: libsystemd
+    would drop the entry silently; a stale socket: connection refused) it writes to stderr instead, says
+    so once, and tries the journal again every minute."""
 
     def __init__(self) -> None:
+        super().__init__()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.failed_at: float | None = None
 
-    def __call__(self, message: str, /, **record_fields: Any) -> None:
-        # JournalHandler hands over the whole LogRecord __dict__; journald only takes upper-case names.
-        fields = {k: v for k, v in record_fields.items() if _JOURNAL_FIELD.match(k)}
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            fields = journal_fields(record, message)
+        except Exception:
+            self.handleError(record)
+            return
         now = time.monotonic()
         if self.failed_at is not None and now - self.failed_at < RETRY_JOURNAL_SECONDS:
-            self._stderr(message, fields)
+            _stderr(message, fields)
             return
         try:
-            if not os.path.exists(JOURNAL_SOCKET):
-                # libsystemd drops messages silently when the socket is missing (ENOENT): say so instead.
-                raise FileNotFoundError(f"no socket at {JOURNAL_SOCKET}")
-            journal.send(message, **fields)
+            entry = encode_entry(fields)
+            if len(entry) > MAX_DATAGRAM:
+                fields["MESSAGE"] = fields["MESSAGE"][: MAX_DATAGRAM // 2] + " [cut]"
+                entry = encode_entry(fields)
+            self.sock.sendto(entry, JOURNAL_SOCKET)
         except OSError as exc:
             if self.failed_at is None:
+                reason = f"no socket at {JOURNAL_SOCKET}" if isinstance(exc, FileNotFoundError) else exc
                 sys.stderr.write(
-                    f"memmond: journald is unreachable ({exc.__class__.__name__}: {exc}); "
+                    f"memmond: journald is unreachable ({exc.__class__.__name__}: {reason}); "
                     f"logging to stderr, retrying every {RETRY_JOURNAL_SECONDS:g} s\n"
                 )
             self.failed_at = now
-            self._stderr(message, fields)
-        else:
-            if self.failed_at is not None:
-                self.failed_at = None
-                journal.send(
-                    "journald reachable again; logging to the journal",
-                    SYSLOG_IDENTIFIER=IDENTIFIER,
-                    PRIORITY="5",
-                    MEMMOND_EVENT="journal_reachable",
+            _stderr(message, fields)
+            return
+        if self.failed_at is not None:
+            self.failed_at = None
+            with contextlib.suppress(OSError):
+                self.sock.sendto(
+                    encode_entry(
+                        {
+                            "MESSAGE": "journald reachable again; logging to the journal",
+                            "PRIORITY": "5",
+                            "SYSLOG_IDENTIFIER": IDENTIFIER,
+                            "MEMMOND_EVENT": "journal_reachable",
+                        }
+                    ),
+                    JOURNAL_SOCKET,
                 )
 
-    @staticmethod
-    def _stderr(message: str, fields: dict[str, Any]) -> None:
-        extras = " ".join(
-            f"{k[8:].lower()}={v}" for k, v in fields.items() if k.startswith("MEMMOND_") and k != "MEMMOND_EVENT"
-        )
-        sys.stderr.write(f"memmond: {message}" + (f" [{extras}]" if extras else "") + "\n")
-        sys.stderr.flush()
+    def close(self) -> None:
+        self.sock.close()
+        super().close()
+
+
+def _stderr(message: str, fields: dict[str, str]) -> None:
+    extras = " ".join(
+        f"{k[8:].lower()}={v}" for k, v in fields.items() if k.startswith("MEMMOND_") and k != "MEMMOND_EVENT"
+    )
+    sys.stderr.write(f"memmond: {message}" + (f" [{extras}]" if extras else "") + "\n")
+    sys.stderr.flush()
 
 
 def under_systemd() -> bool:
@@ -124,7 +185,7 @@ def setup(level: str, target: str) -> str:
         chosen = "journal" if under_systemd() else "stderr"
     handler: logging.Handler
     if chosen == "journal":
-        handler = journal.JournalHandler(SYSLOG_IDENTIFIER=IDENTIFIER, sender_function=_JournalSender())
+        handler = JournalHandler()
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(StderrFormatter())

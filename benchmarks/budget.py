@@ -1,0 +1,166 @@
+"""What a fleet pays per host: memmond beside node_exporter 1.5, both scraped by one real Prometheus.
+
+    .venv/bin/python benchmarks/budget.py [--instances 50] [--seconds 120] [--scrape-interval 5s]
+
+Starts N memmond (default config, 1 Hz) and N node_exporter (only its meminfo, vmstat and pressure
+collectors: the same data) on loopback, and a Prometheus 2.x (Debian package) scraping all of them every
+--scrape-interval. After a warm-up it measures, in the same run:
+
+- series per target (Prometheus' scrape_samples_scraped),
+- bytes of one exposition, plain and gzip,
+- scrape duration as Prometheus measures it (scrape_duration_seconds: every scrape finds a new sample,
+  with OpenMetrics and gzip as Prometheus asks; back-to-back scrapes of one sample would flatter memmond),
+- summed CPU of the N processes over the window, from /proc/PID/schedstat (ns on CPU: /proc/PID/stat
+  ticks overstate a mostly idle Python process), and summed RSS at the end.
+Prints each figure for both and the ratio memmond / node_exporter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from _harness import free_port, stop, wait_http
+from overhead import cpu_seconds, rss_bytes
+
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+PROMETHEUS = shutil.which("prometheus")
+
+
+def start_node_exporter() -> tuple[subprocess.Popen, int]:
+    assert NODE_EXPORTER, "install the Debian package prometheus-node-exporter"
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            NODE_EXPORTER,
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--collector.disable-defaults",
+            "--collector.meminfo",
+            "--collector.vmstat",
+            "--collector.pressure",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(port, "/metrics")
+    return proc, port
+
+
+def start_memmond_default() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--log-target", "stderr"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(port, "/-/ready")
+    return proc, port
+
+
+def body_sizes(port: int) -> tuple[int, int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    plain = conn.getresponse().read()
+    conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+    response = conn.getresponse()
+    zipped = response.read()
+    conn.close()
+    if response.getheader("Content-Encoding") != "gzip":
+        zipped = gzip.compress(plain)
+    return len(plain), len(zipped)
+
+
+def query(prometheus_port: int, expr: str) -> dict[str, float]:
+    url = f"http://127.0.0.1:{prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=30) as response:
+        doc = json.load(response)
+    return {item["metric"].get("job", ""): float(item["value"][1]) for item in doc["data"]["result"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--scrape-interval", default="5s")
+    args = parser.parse_args()
+    assert PROMETHEUS, "install the Debian package prometheus"
+
+    memmonds = [start_memmond_default() for _ in range(args.instances)]
+    exporters = [start_node_exporter() for _ in range(args.instances)]
+    workdir = Path(tempfile.mkdtemp(prefix="memmond-budget-"))
+    prometheus_port = free_port()
+    targets = {
+        "memmond": [f"127.0.0.1:{port}" for _, port in memmonds],
+        "node": [f"127.0.0.1:{port}" for _, port in exporters],
+    }
+    (workdir / "prometheus.yml").write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": args.scrape_interval, "scrape_timeout": args.scrape_interval},
+                "scrape_configs": [
+                    {"job_name": job, "static_configs": [{"targets": addresses}]} for job, addresses in targets.items()
+                ],
+            }
+        )
+    )
+    prometheus = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(prometheus_port, "/-/ready", timeout=60)
+        time.sleep(15)  # warm-up: every target scraped a few times, imports and caches settled
+        pids = {"memmond": [p.pid for p, _ in memmonds], "node": [p.pid for p, _ in exporters]}
+        cpu_before = {job: sum(cpu_seconds(pid) for pid in job_pids) for job, job_pids in pids.items()}
+        started = time.monotonic()
+        time.sleep(args.seconds)
+        wall = time.monotonic() - started
+        cpu = {job: (sum(cpu_seconds(pid) for pid in pids[job]) - cpu_before[job]) / wall for job in pids}
+        rss = {job: sum(rss_bytes(pid) for pid in job_pids) for job, job_pids in pids.items()}
+        window = f"{int(args.seconds)}s"
+        series = query(prometheus_port, "avg by (job) (scrape_samples_scraped)")
+        duration = query(
+            prometheus_port, f"quantile by (job) (0.5, quantile_over_time(0.5, scrape_duration_seconds[{window}]))"
+        )
+        up = query(prometheus_port, "sum by (job) (up)")
+        sizes = {"memmond": body_sizes(memmonds[0][1]), "node": body_sizes(exporters[0][1])}
+
+        def row(what: str, memmond: float, node: float, unit: str, scale: float = 1.0) -> None:
+            ratio = memmond / node if node else float("nan")
+            print(f"{what:38} memmond {memmond * scale:10.3f} {unit:5}  node_exporter {node * scale:10.3f} {unit:5}  "
+                  f"ratio {ratio:5.2f}")
+
+        print(f"{args.instances} of each, scraped every {args.scrape_interval} by Prometheus, {wall:.0f} s measured")
+        print(f"targets up: memmond {up.get('memmond', 0):.0f}, node_exporter {up.get('node', 0):.0f}")
+        row("series per target", series["memmond"], series["node"], "")
+        row("bytes per scrape, plain", sizes["memmond"][0], sizes["node"][0], "KB", 1e-3)
+        row("bytes per scrape, gzip", sizes["memmond"][1], sizes["node"][1], "KB", 1e-3)
+        row("scrape duration p50 (Prometheus)", duration["memmond"], duration["node"], "ms", 1e3)
+        row(f"CPU, {args.instances} processes summed", cpu["memmond"], cpu["node"], "% core", 100)
+        row(f"RSS, {args.instances} processes summed", rss["memmond"], rss["node"], "MB", 1e-6)
+        row("RSS per process", rss["memmond"] / args.instances, rss["node"] / args.instances, "MB", 1e-6)
+    finally:
+        stop(prometheus)
+        for proc, _ in memmonds + exporters:
+            stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
