@@ -1,0 +1,216 @@
+"""The cgroup source: v2 from a fixture written from Documentation/admin-guide/cgroup-v2.rst, v1 from a
+capture of this machine (with a real OOM kill), hybrid pressure, the live tree, and bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memmond.sources import cgroup
+from memmond.sources.cgroup import CgroupGone, Selection, Tree
+
+V2 = FIXTURES / "cgroup-v2-systemd"
+V1 = FIXTURES / "cgroup-v1-memory"
+HYBRID = FIXTURES / "cgroup-hybrid-unified"
+MiB, GiB = 1 << 20, 1 << 30
+
+
+def by_path(tree: Tree, selection: Selection | None = None) -> dict[str, cgroup.CgroupMemory]:
+    return {c.path: c for c in cgroup.walk(tree, selection)}
+
+
+def test_one_number_files_and_limits() -> None:
+    assert cgroup.parse_value("536870912\n") == 536870912
+    assert cgroup.parse_value("max\n") is None
+    assert cgroup.parse_v1_limit("9223372036854771712\n") is None  # v1's "unlimited"
+    assert cgroup.parse_v1_limit("67108864\n") == 64 * MiB
+    for bad in ("", "-1", "12 kB", "²"):
+        with pytest.raises(ValueError):
+            cgroup.parse_value(bad)
+
+
+def test_flat_files_keep_new_fields_and_name_bad_lines() -> None:
+    values, skipped = cgroup.parse_flat("low 0\nhigh 3\nsomething_new 7\nbroken\nhigh 4\nmax x\n")
+    assert values == {"low": 0, "high": 3, "something_new": 7}
+    assert [(line.lineno, line.reason) for line in skipped] == [
+        (4, "expected 'name value'"),
+        (5, "duplicate field high"),
+        (6, "expected 'name value'"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "unit"),
+    [
+        ("/system.slice/nginx.service", "nginx.service"),
+        ("/system.slice/nginx.service/workers", "nginx.service"),
+        ("/user.slice/user-1000.slice/session-3.scope", "session-3.scope"),
+        ("/process_api/079ab0495724552116bcc49cd6abeb88", ""),
+        ("/", ""),
+    ],
+)
+def test_unit_of_a_path(path: str, unit: str) -> None:
+    assert cgroup.unit_of(path) == unit
+
+
+def test_stat_fields_are_classified_as_bytes_or_counters() -> None:
+    assert cgroup.is_counter("pgfault") and cgroup.is_counter("workingset_refault_file")
+    assert cgroup.is_counter("thp_fault_alloc") and cgroup.is_counter("zswpout")
+    assert not cgroup.is_counter("anon") and not cgroup.is_counter("file_dirty") and not cgroup.is_counter("zswap")
+
+
+def test_v2_systemd_host() -> None:
+    tree = Tree.from_roots([V2])
+    assert tree is not None and tree.memory.version == 2 and tree.pressure_root == V2
+    found = by_path(tree)
+    assert list(found) == [
+        "/",
+        "/init.scope",
+        "/system.slice",
+        "/system.slice/cron.service",
+        "/system.slice/docker-4c1e1d9b3a2f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a49382716f5e.scope",
+        "/system.slice/nginx.service",
+        "/system.slice/postgresql.service",
+        "/user.slice",
+        "/user.slice/user-1000.slice",
+        "/user.slice/user-1000.slice/session-3.scope",
+        "/user.slice/user-1000.slice/user@1000.service",
+    ]  # not /system.slice/nginx.service/workers (no unit), nothing below depth 3
+    nginx = found["/system.slice/nginx.service"]
+    assert nginx.unit == "nginx.service" and nginx.version == 2
+    assert nginx.current == 430 * MiB and nginx.peak == 505 * MiB
+    assert dict(nginx.limits) == {"max": 512 * MiB, "high": 480 * MiB}  # low/min 0: no protection, absent
+    assert nginx.working_set == 430 * MiB - 25 * MiB
+    assert nginx.anon == 380 * MiB and nginx.file == 40 * MiB and nginx.shmem == 8 * MiB and nginx.kernel == 10 * MiB
+    assert nginx.events["oom_kill"] == 2 and nginx.events["high"] == 300 and nginx.events["oom_group_kill"] == 0
+    assert nginx.pressure is not None and nginx.pressure.some is not None
+    assert nginx.pressure.some.avg10 == pytest.approx(0.142) and nginx.pressure.full.total_us == 1_700_420
+    assert nginx.procs == 0 and found["/system.slice/postgresql.service"].procs == 5
+    assert dict(found["/system.slice/postgresql.service"].limits) == {"max": 8 * GiB, "low": 2 * GiB}
+    docker = found["/system.slice/docker-4c1e1d9b3a2f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a49382716f5e.scope"]
+    assert docker.swap == 64 * MiB and docker.swap_limit == 256 * MiB
+    assert found["/system.slice"].events_local["oom_kill"] == 0  # the kills happened below it
+    assert found["/user.slice"].limit is None
+    root = found["/"]
+    assert root.current is None and root.stat["anon"] == 3 * GiB  # the root has no memory.current in v2
+    deeper = by_path(tree, Selection(max_depth=5))
+    assert "/user.slice/user-1000.slice/user@1000.service/app.slice/app-firefox.scope" in deeper
+
+
+def test_v1_capture_with_a_real_oom_kill_and_hybrid_pressure() -> None:
+    tree = Tree.from_roots([V1, HYBRID])
+    assert tree is not None and tree.memory.version == 1 and tree.pressure_root == HYBRID
+    found = by_path(tree)
+    assert list(found) == ["/", "/memmond-test-capture.scope", "/process_api/079ab0495724552116bcc49cd6abeb88"]
+    killed = found["/memmond-test-capture.scope"]
+    assert killed.version == 1 and killed.limit == 64 * MiB and killed.peak == 64 * MiB
+    assert killed.events["oom_kill"] == 1 and killed.under_oom is False
+    assert killed.swap == 0 and killed.swap_limit == 0  # memsw limit = memory limit: no swap allowed
+    assert killed.pressure is not None and killed.pressure.some.avg10 == pytest.approx(0.3124)
+    assert killed.working_set is not None and killed.working_set <= killed.current
+    root = found["/"]
+    assert root.limit is None and "soft" not in root.limits  # "unlimited" is no limit, not 9.2 EB
+    assert root.stat["pgfault"] > 0 and "hierarchical_memory_limit" not in root.stat  # total_* fields
+    container = found["/process_api/079ab0495724552116bcc49cd6abeb88"]
+    assert container.unit == "" and container.procs == 14
+    alone = Tree.from_roots([V1])
+    assert alone is not None and alone.pressure_root is None
+    assert by_path(alone)["/memmond-test-capture.scope"].pressure is None
+
+
+def test_mount_table_finds_cgroup2_and_the_v1_memory_controller() -> None:
+    hybrid = (
+        "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+        "36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+    )
+    assert cgroup.mounts(hybrid) == [Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/unified")]
+    unified = "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+    assert cgroup.mounts(unified) == [Path("/sys/fs/cgroup")]
+    assert cgroup.mounts("garbage\n\n") == []
+
+
+def test_selection_globs() -> None:
+    tree = Tree.from_roots([V2])
+    assert tree is not None
+    services = by_path(tree, Selection(include=("/system.slice/*.service",)))
+    assert list(services) == [
+        "/",
+        "/system.slice/cron.service",
+        "/system.slice/nginx.service",
+        "/system.slice/postgresql.service",
+    ]
+    without = by_path(tree, Selection(exclude=("/user.slice*",)))
+    assert not any(path.startswith("/user.slice") for path in without)
+
+
+def test_a_cgroup_removed_mid_walk_is_left_out(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    shutil.copytree(V2, root)
+
+    class Vanishing(Tree):
+        def read(self, relative: str) -> cgroup.CgroupMemory:
+            if relative == "system.slice/nginx.service":
+                shutil.rmtree(root / relative)  # gone between listing and reading
+            return super().read(relative)
+
+    tree = Tree.from_roots([root])
+    assert tree is not None
+    found = by_path(Vanishing(tree.memory, tree.pressure_root))
+    assert "/system.slice/nginx.service" not in found and "/system.slice/postgresql.service" in found
+    with pytest.raises(CgroupGone):
+        cgroup.read_v2(root / "system.slice" / "nginx.service", "/system.slice/nginx.service")
+
+
+def test_garbage_files_and_odd_names_degrade_without_a_crash(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    shutil.copytree(V2, root)
+    nginx = root / "system.slice" / "nginx.service"
+    (nginx / "memory.max").write_text("lots\n")
+    (nginx / "memory.stat").write_text("anon 1\n\x00garbage\nfile x\n")
+    (nginx / "memory.pressure").write_text("nonsense\n")
+    (nginx / "memory.current").unlink()
+    odd = root / "system.slice" / 'we"ird\nnäme.service'
+    shutil.copytree(root / "system.slice" / "cron.service", odd)
+    found = by_path(Tree.from_roots([root]))  # type: ignore[arg-type]
+    broken = found["/system.slice/nginx.service"]
+    assert broken.current is None and broken.working_set is None and "max" not in broken.limits
+    assert broken.anon == 1 and broken.file is None and len(broken.skipped) == 2
+    assert broken.pressure is None
+    assert found['/system.slice/we"ird\nnäme.service'].unit == 'we"ird\nnäme.service'
+
+
+def test_this_machine_live_tree() -> None:
+    roots = [p for p in cgroup.mounts(Path("/proc/self/mountinfo").read_text()) if p.exists()]
+    tree = Tree.from_roots(roots)
+    if tree is None:
+        pytest.skip("no cgroup memory hierarchy mounted here")
+    found = cgroup.walk(tree)
+    assert found and found[0].path == "/"
+    assert all(c.current is None or c.current > 0 for c in found)
+
+
+@given(st.text(max_size=400))
+def test_flat_parser_takes_any_text(text: str) -> None:
+    values, skipped = cgroup.parse_flat(text)
+    assert all(isinstance(v, int) for v in values.values())
+    assert len(values) + len(skipped) <= len(text.splitlines())
+
+
+@given(st.text(max_size=40))
+def test_value_parser_takes_any_text(text: str) -> None:
+    try:
+        value = cgroup.parse_value(text)
+    except ValueError:
+        return
+    assert value is None or value >= 0
+
+
+@given(st.text(max_size=600))
+def test_mount_parser_takes_any_text(text: str) -> None:
+    assert all(isinstance(p, Path) for p in cgroup.mounts(text))
