@@ -108,6 +108,20 @@ class HttpLimits:
 
 
 @dataclass(frozen=True)
+class CgroupConfig:
+    """Which cgroups the daemon reads and exposes. Every exposed cgroup costs series on every host of a fleet,
+    hence the cap: past max_cgroups the largest by memory are kept and the rest summed into "other"."""
+
+    enabled: bool = True
+    max_depth: int = 3
+    include: tuple[str, ...] = ()  # globs on the path; empty: units and container ids
+    exclude: tuple[str, ...] = ()
+    max_cgroups: int = 50
+    detail: str = "basic"  # basic: at most 12 series a cgroup; full: every memory.stat and memory.events field
+    interval_seconds: float | None = None  # None: every sample
+
+
+@dataclass(frozen=True)
 class Located:
     """A text from the config with where it stands, so a later stage can point at it."""
 
@@ -150,6 +164,7 @@ class Config:
     watch_processes: tuple[ProcessWatch, ...] = ()
     http: HttpLimits = field(default_factory=HttpLimits)
     vmstat_exported: str = "default"  # exposition.vmstat: default (an allow-list) or all
+    cgroups: CgroupConfig = field(default_factory=CgroupConfig)
     source: str = EMBEDDED_NAME
 
     @property
@@ -587,6 +602,41 @@ def _http(w: _Walker, node: yaml.Node, path: str) -> Any:
     )
 
 
+def _glob(value: Any) -> str:
+    text = _text(value)
+    if not text.startswith(("/", "*")):
+        raise ValueError(f"expected a glob on the cgroup path, like /system.slice/*.service, got {text!r}")
+    return text
+
+
+def _cgroups(w: _Walker, node: yaml.Node, path: str) -> Any:
+    values = w.mapping(
+        node,
+        path,
+        {
+            "enabled": lambda n, p: w.scalar(n, p, _boolean),
+            "max_depth": lambda n, p: w.scalar(n, p, _int_in(0, 32)),
+            "include": lambda n, p: tuple(w.sequence(n, p, lambda n2, p2: w.scalar(n2, p2, _glob))),
+            "exclude": lambda n, p: tuple(w.sequence(n, p, lambda n2, p2: w.scalar(n2, p2, _glob))),
+            "max_cgroups": lambda n, p: w.scalar(n, p, _int_in(1, 1000)),
+            "detail": lambda n, p: w.scalar(n, p, _one_of(("basic", "full"))),
+            "interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+        },
+    )
+    if values is None:
+        return _INVALID
+    default = CgroupConfig()
+    return CgroupConfig(
+        enabled=values.get("enabled", default.enabled),
+        max_depth=values.get("max_depth", default.max_depth),
+        include=values.get("include", ()),
+        exclude=values.get("exclude", ()),
+        max_cgroups=values.get("max_cgroups", default.max_cgroups),
+        detail=values.get("detail", default.detail),
+        interval_seconds=values.get("interval"),
+    )
+
+
 def parse(text: str, name: str = "<string>") -> Config:
     """Parse and validate config text. Raises ConfigError with every problem found."""
     root = compose(text, name)
@@ -614,6 +664,7 @@ def parse(text: str, name: str = "<string>") -> Config:
             "builtin_rules": lambda n, p: _builtin(w, n, p),
             "watch": lambda n, p: _watch(w, n, p),
             "http": lambda n, p: _http(w, n, p),
+            "cgroups": lambda n, p: _cgroups(w, n, p),
             "exposition": lambda n, p: w.mapping(
                 n, p, {"vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all")))}
             ),
@@ -649,6 +700,7 @@ def parse(text: str, name: str = "<string>") -> Config:
         watch_processes=watch.get("processes", ()),
         http=values["http"] if isinstance(values.get("http"), HttpLimits) else HttpLimits(),
         vmstat_exported=(values.get("exposition") or {}).get("vmstat", "default"),
+        cgroups=values["cgroups"] if isinstance(values.get("cgroups"), CgroupConfig) else CgroupConfig(),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:

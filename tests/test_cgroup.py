@@ -214,3 +214,106 @@ def test_value_parser_takes_any_text(text: str) -> None:
 @given(st.text(max_size=600))
 def test_mount_parser_takes_any_text(text: str) -> None:
     assert all(isinstance(p, Path) for p in cgroup.mounts(text))
+
+
+# -- in the daemon ---------------------------------------------------------------------------------------------
+
+
+def _many_services(tmp_path: Path, count: int) -> Path:
+    """The v2 fixture with `count` more services in system.slice, each a copy of nginx.service."""
+    root = tmp_path / "many"
+    shutil.copytree(V2, root)
+    for index in range(count):
+        target = root / "system.slice" / f"svc-{index:03d}.service"
+        shutil.copytree(V2 / "system.slice" / "nginx.service", target, ignore=shutil.ignore_patterns("workers"))
+        (target / "memory.current").write_text(f"{(index + 1) * MiB}\n")
+    return root
+
+
+def _series_per_cgroup(metrics: dict[str, float]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in metrics:
+        if name.startswith("memmond_cgroup_") and 'cgroup="' in name:
+            path = name.split('cgroup="', 1)[1].split('"', 1)[0]
+            counts[path] = counts.get(path, 0) + 1
+    return counts
+
+
+def test_the_daemon_exposes_cgroups_within_the_series_budget(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import CURRENT, RunningDaemon
+
+    with RunningDaemon("--procfs", str(CURRENT), "--cgroupfs", str(_many_services(tmp_path, 60))) as daemon:
+        metrics = daemon.metrics()
+        status, _, body = daemon.get("/metrics")
+    nginx = 'cgroup="/system.slice/nginx.service",unit="nginx.service"'
+    assert metrics[f"memmond_cgroup_memory_bytes{{{nginx}}}"] == 430 * MiB
+    limit = 'cgroup="/system.slice/nginx.service",kind="max",unit="nginx.service"'
+    assert metrics[f"memmond_cgroup_memory_limit_bytes{{{limit}}}"] == 512 * MiB
+    assert metrics[f"memmond_cgroup_memory_working_set_bytes{{{nginx}}}"] == 405 * MiB
+    events = 'cgroup="/system.slice/nginx.service",event="oom_kill",unit="nginx.service"'
+    assert metrics[f"memmond_cgroup_memory_events_total{{{events}}}"] == 2
+    stalled = 'cgroup="/system.slice/nginx.service",kind="some",unit="nginx.service"'
+    assert metrics[f"memmond_cgroup_pressure_stalled_seconds_total{{{stalled}}}"] == pytest.approx(3.901245)
+    # 72 cgroups found, 50 kept (the root and the 49 largest), the rest in "other"
+    per_cgroup = _series_per_cgroup(metrics)
+    assert len(per_cgroup) == 51 and "other" in per_cgroup
+    assert metrics["memmond_cgroups_dropped"] == 71 - 50
+    assert max(per_cgroup.values()) <= 12
+    assert len(metrics) < 1000, len(metrics)
+    promtool = shutil.which("promtool")
+    assert promtool
+    lint = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert status == 200 and lint.returncode == 0 and lint.stdout == b"" and lint.stderr == b"", lint
+
+
+def test_full_detail_and_switching_cgroups_off(tmp_path: Path) -> None:
+    from conftest import CURRENT, RunningDaemon
+
+    full = tmp_path / "full.yaml"
+    full.write_text("cgroups:\n  detail: full\n  include: ['/system.slice/*']\n")
+    off = tmp_path / "off.yaml"
+    off.write_text("cgroups:\n  enabled: false\n")
+    with RunningDaemon("--procfs", str(CURRENT), "--cgroupfs", str(V2), "--config", str(full)) as daemon:
+        metrics = daemon.metrics()
+    item = 'cgroup="/system.slice/nginx.service",item="{}",unit="nginx.service"'
+    assert metrics["memmond_cgroup_memory_stat_bytes{" + item.format("file_dirty") + "}"] == 12288
+    assert metrics["memmond_cgroup_memory_stat_events_total{" + item.format("pgmajfault") + "}"] == 3
+    assert (
+        'memmond_cgroup_memory_events_total{cgroup="/system.slice/nginx.service",event="oom_group_kill",'
+        'unit="nginx.service"}' in metrics
+    )
+    assert not any('cgroup="/user.slice' in name for name in metrics)
+    with RunningDaemon("--procfs", str(CURRENT), "--cgroupfs", str(V2), "--config", str(off)) as daemon:
+        assert not any(name.startswith("memmond_cgroup") for name in daemon.metrics())
+
+
+def test_hybrid_roots_given_twice(tmp_path: Path) -> None:
+    from conftest import CURRENT, RunningDaemon
+
+    with RunningDaemon("--procfs", str(CURRENT), "--cgroupfs", str(V1), "--cgroupfs", str(HYBRID)) as daemon:
+        metrics = daemon.metrics()
+    limit = 'cgroup="/memmond-test-capture.scope",kind="max",unit="memmond-test-capture.scope"'
+    assert metrics[f"memmond_cgroup_memory_limit_bytes{{{limit}}}"] == 64 * MiB
+    events = 'cgroup="/memmond-test-capture.scope",event="oom_kill",unit="memmond-test-capture.scope"'
+    assert metrics[f"memmond_cgroup_memory_events_total{{{events}}}"] == 1
+    stalled = 'cgroup="/memmond-test-capture.scope",kind="full",unit="memmond-test-capture.scope"'
+    assert metrics[f"memmond_cgroup_pressure_stalled_seconds_total{{{stalled}}}"] == pytest.approx(0.59872)
+
+
+def test_other_sums_dropped_subtrees_once() -> None:
+    from memmond.model.cgroups import OTHER, select
+
+    def cg(path: str, current: int) -> cgroup.CgroupMemory:
+        return cgroup.CgroupMemory(path=path, unit="", version=2, current=current, events={"oom_kill": 1})
+
+    found = [cg("/", 100), cg("/a.slice", 50), cg("/a.slice/x.service", 40), cg("/b.service", 30), cg("/c.service", 5)]
+    kept, dropped = select(found, 2)
+    assert [c.path for c in kept] == ["/", "/a.slice", OTHER] and dropped == 3
+    other = kept[-1]
+    # x.service is inside a.slice, which is kept: b and c are the dropped subtrees, x is summed too (its parent
+    # is not dropped), so other = 40 + 30 + 5
+    assert other.current == 75 and other.events["oom_kill"] == 3
+    kept, dropped = select([cg("/", 100), cg("/a.slice", 50), cg("/a.slice/x.service", 40)], 1)
+    assert kept[-1].current == 50 and dropped == 2  # x inside dropped a.slice: counted once, in a.slice

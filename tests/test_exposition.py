@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ALL_TREES, CURRENT, RunningDaemon
+from conftest import ALL_TREES, CURRENT, FIXTURES, RunningDaemon
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.core import Metric
@@ -27,12 +27,15 @@ from memmond.sources.procfs import ProcFS
 SERIES_BUDGET = 250  # default /metrics, before cgroups
 
 
-def published(tree: Path, config: Config | None = None, samples: int = 3) -> Published:
+def published(
+    tree: Path, config: Config | None = None, samples: int = 3, cgroups: list[str] | None = None
+) -> Published:
     """What the daemon publishes after a few samples of a fixture tree (or the real /proc)."""
     cfg = config or Config()
     procfs = ProcFS(str(tree))
-    daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs))
+    daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs), cgroup_roots=cgroups)
     for _ in range(samples):
+        daemon.sample_cgroups(time.monotonic())
         daemon.sample_once()
         time.sleep(0.002)
     assert daemon.latest is not None
@@ -155,3 +158,21 @@ def test_the_daemon_serves_the_budget_and_vmstat_all_on_request(tmp_path: Path) 
     assert len(default) <= SERIES_BUDGET
     assert any(name.startswith("memmond_vmstat_nr_") for name in every)
     assert not any(name.startswith("memmond_vmstat_nr_") for name in default)
+
+
+def test_cgroup_families_are_byte_for_byte_what_prometheus_client_writes(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "cg"
+    shutil.copytree(FIXTURES / "cgroup-v2-systemd", root)
+    odd = root / "system.slice" / 'we"ird\\ \nnäme.service'
+    shutil.copytree(root / "system.slice" / "cron.service", odd)
+    (odd / "memory.current").write_text(f"{10 << 30}\n")  # the largest: kept, not summed into "other"
+    cfg = dataclasses.replace(Config(), cgroups=dataclasses.replace(Config().cgroups, detail="full", max_cgroups=8))
+    families = published(CURRENT, cfg, cgroups=[str(root)]).families()
+    assert any(f.name == "memmond_cgroup_memory_stat_bytes" and f.samples for f in families)
+    paths = {dict(labels).get("cgroup") for f in families for _, labels, _ in f.samples}
+    assert "other" in paths and any(path and "näme" in path for path in paths)
+    registry = _Registry(families)
+    assert Encoder(openmetrics=False).render(families) == generate_latest(registry)  # type: ignore[arg-type]
+    assert Encoder(openmetrics=True).render(families) == generate_openmetrics(registry)

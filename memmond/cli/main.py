@@ -185,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"memmond: error: {problem}", file=sys.stderr)
         return EXIT_FAILURE
     logs.setup(cfg.log_level, cfg.log_target)
-    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file).run()
+    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -499,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"config file (default {config_mod.DEFAULT_CONFIG_PATH} when it exists, else the embedded default)",
     )
     run.add_argument("--listen", type=_listen, metavar="ADDR", help="HOST:PORT, overrides the config's listen")
+    run.add_argument(
+        "--cgroupfs",
+        action="append",
+        metavar="DIR",
+        help="root of a cgroup hierarchy (cgroup2, or the v1 memory controller); twice on a hybrid host (v1 "
+        "memory + cgroup2 for pressure). Default: found in the mount table",
+    )
     run.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level")
     run.add_argument("--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target")
     run.add_argument(

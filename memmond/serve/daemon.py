@@ -22,7 +22,7 @@ from memmond import __version__
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import LEVELS, Config, ConfigError, Listen
-from memmond.model import trend, watch
+from memmond.model import cgroups, trend, watch
 from memmond.model.history import Extremes, History
 from memmond.model.snapshot import Sampler, Snapshot
 from memmond.rules import ruleset
@@ -33,6 +33,7 @@ from memmond.serve.exposition import Published, RuleStatus, SelfStats
 from memmond.serve.http import HttpServer
 from memmond.serve.loop import Loop, Timer
 from memmond.serve.notify import Notifier
+from memmond.sources import cgroup as cgroup_source
 from memmond.sources.procfs import ProcFS
 
 if TYPE_CHECKING:  # ssl, bcrypt and hashlib load only with a web config file
@@ -93,6 +94,7 @@ class Daemon:
         rules: ruleset.Ruleset,
         web: WebConfig | None = None,
         web_config_path: str | None = None,
+        cgroup_roots: list[str] | None = None,
     ) -> None:
         self.web = web
         self.web_config_path = web_config_path
@@ -113,6 +115,11 @@ class Daemon:
         self._reload = False
         self._loop = Loop()
         self._statuses: tuple[RuleStatus, ...] | None = None
+        self.cgroup_roots = cgroup_roots
+        self._cgroup_tree: cgroup_source.Tree | None = None
+        self._cgroup_tree_found = False
+        self._cgroups: cgroups.CgroupSample | None = None
+        self._next_cgroups = 0.0
         self._statuses_key: tuple[tuple[str, int], ...] = ()
         self._sample_timer: Timer | None = None
         self._next_due = 0.0
@@ -183,8 +190,38 @@ class Daemon:
             pressure_level=self.tracker.level,
             tunables=self.ruleset.tunables,
             vmstat_all=self.config.vmstat_exported == "all",
+            cgroups=self._cgroups,
+            cgroup_detail=self.config.cgroups.detail,
         )
         return snap
+
+    def sample_cgroups(self, now: float) -> None:
+        """The cgroup walk, at its own interval (default: every sample, at least 1 s apart); the next
+        sample publishes it."""
+        settings = self.config.cgroups
+        if not settings.enabled:
+            self._cgroups = None
+            return
+        if now < self._next_cgroups:
+            return
+        self._next_cgroups = now + max(1.0, settings.interval_seconds or self.config.interval_seconds)
+        if not self._cgroup_tree_found:
+            self._cgroup_tree_found = True
+            self._cgroup_tree = cgroup_source.discover(self.procfs, self.cgroup_roots)
+            if self._cgroup_tree is None:
+                log.info("cgroups: no cgroup hierarchy with memory figures found; per-cgroup metrics are off")
+            else:
+                tree = self._cgroup_tree
+                log.info(
+                    "cgroups: cgroup v%d memory at %s%s",
+                    tree.memory.version,
+                    tree.memory.root,
+                    f", pressure from {tree.pressure_root}" if tree.memory.version == 1 and tree.pressure_root else "",
+                )
+        if self._cgroup_tree is None:
+            return
+        selection = cgroup_source.Selection(settings.max_depth, settings.include, settings.exclude)
+        self._cgroups = cgroups.sample(self._cgroup_tree, selection, settings.max_cgroups)
 
     def sample_watched(self, now: float) -> None:
         """Watched files and processes, when their (slower) interval is due; the next sample publishes them."""
@@ -307,6 +344,8 @@ class Daemon:
         self.tracker.reconfigure(new.levels)
         self.ruleset = new_rules
         self._log_skipped_rules()
+        if new.cgroups != self.config.cgroups:
+            self._next_cgroups = 0.0  # the new selection at the next sample
         if (new.watch_files, new.watch_processes) != (self.config.watch_files, self.config.watch_processes):
             self._files, self._processes, self._next_watch = (), (), 0.0  # measure the new set at once
         self.config = new
@@ -369,6 +408,7 @@ class Daemon:
             self.stats.samples_skipped_total += missed
             self._next_due += missed * interval
         self.sample_watched(time.monotonic())
+        self.sample_cgroups(time.monotonic())
         self.sample_once()
         if previous_start is not None and late < interval and self.latest is not None:
             # on schedule (no skipped tick): how far this sample started from one interval after the last
@@ -407,6 +447,7 @@ class Daemon:
         self._log_skipped_rules()
         self._check_process_visibility()
         self.sample_watched(time.monotonic())
+        self.sample_cgroups(time.monotonic())
         self.sample_once()
         self.notifier.ready(self._status())
         if self.notifier.enabled:

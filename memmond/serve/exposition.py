@@ -19,6 +19,7 @@ from typing import Any
 from memmond import __version__
 from memmond.config import LEVELS
 from memmond.model import efficiency
+from memmond.model.cgroups import CgroupSample
 from memmond.model.history import EXTREMES, History
 from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.model.trend import LevelChange
@@ -34,6 +35,7 @@ from memmond.serve.textformat import (
 from memmond.serve.textformat import counter as _new_counter
 from memmond.serve.textformat import gauge as _new_gauge
 from memmond.serve.textformat import histogram as _new_histogram
+from memmond.sources import cgroup as cgroup_source
 from memmond.sources import pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
@@ -285,6 +287,71 @@ def _spec_list() -> list[MetricSpec]:
             "The largest VmHWM (peak RSS) among the matching processes.",
             ("name",),
         ),
+    ]
+    cgroup_labels = ("cgroup", "unit")
+    specs += [
+        MetricSpec(
+            "memmond_cgroup_memory_bytes",
+            "gauge",
+            "Memory charged to the cgroup (memory.current; v1: memory.usage_in_bytes). The root on cgroup v2 has none.",
+            cgroup_labels,
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_limit_bytes",
+            "gauge",
+            "The cgroup's limits by kind: max (MemoryMax=, "
+            "v1 limit_in_bytes), high, low, min, soft (v1). Absent when there is no limit.",
+            (*cgroup_labels, "kind"),
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_working_set_bytes",
+            "gauge",
+            "current - inactive_file, at least 0: what cAdvisor calls the working set.",
+            cgroup_labels,
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_anon_bytes", "gauge", "Anonymous memory (memory.stat anon; v1 rss).", cgroup_labels
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_file_bytes",
+            "gauge",
+            "Page cache, tmpfs and shared memory included (memory.stat file; v1 cache).",
+            cgroup_labels,
+        ),
+        MetricSpec(
+            "memmond_cgroup_swap_bytes", "gauge", "Swap used (memory.swap.current; v1 memsw - usage).", cgroup_labels
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_events_total",
+            "counter",
+            "memory.events: oom_kill, max (hit the limit; v1 failcnt), high (throttled); every event with "
+            "cgroups.detail: full.",
+            (*cgroup_labels, "event"),
+        ),
+        MetricSpec(
+            "memmond_cgroup_pressure_stalled_seconds_total",
+            "counter",
+            "Time the cgroup's tasks stalled on memory (its memory.pressure; hybrid hosts: the cgroup2 tree).",
+            (*cgroup_labels, "kind"),
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_stat_bytes",
+            "gauge",
+            "Every byte field of memory.stat (cgroups.detail: full).",
+            (*cgroup_labels, "item"),
+        ),
+        MetricSpec(
+            "memmond_cgroup_memory_stat_events_total",
+            "counter",
+            "Every event counter of memory.stat: pgfault, workingset_refault_file, ... (cgroups.detail: full).",
+            (*cgroup_labels, "item"),
+        ),
+        MetricSpec(
+            "memmond_cgroups_dropped",
+            "gauge",
+            'Cgroups found but past cgroups.max_cgroups: summed into cgroup="other".',
+        ),
+        MetricSpec("memmond_cgroup_walk_duration_seconds", "gauge", "How long the last cgroup walk took."),
     ]
     specs.append(
         MetricSpec(
@@ -590,6 +657,59 @@ def _rate_families(pub: Published) -> Iterator[Family]:
     yield from families.values()
 
 
+_BASIC_EVENTS = ("oom_kill", "max", "high")
+
+
+def _cgroup_families(pub: Published) -> Iterator[Family]:
+    sample = pub.cgroups
+    if sample is None:
+        return
+    yield _gauge("memmond_cgroups_dropped", sample.dropped)
+    yield _gauge("memmond_cgroup_walk_duration_seconds", sample.seconds, unit="seconds")
+    full = pub.cgroup_detail == "full"
+    memory = _gauge("memmond_cgroup_memory_bytes", unit="bytes")
+    limits = _gauge("memmond_cgroup_memory_limit_bytes", unit="bytes")
+    working = _gauge("memmond_cgroup_memory_working_set_bytes", unit="bytes")
+    anon = _gauge("memmond_cgroup_memory_anon_bytes", unit="bytes")
+    file = _gauge("memmond_cgroup_memory_file_bytes", unit="bytes")
+    swap = _gauge("memmond_cgroup_swap_bytes", unit="bytes")
+    events = _counter("memmond_cgroup_memory_events_total")
+    stalled = _counter("memmond_cgroup_pressure_stalled_seconds_total")
+    stat_bytes = _gauge("memmond_cgroup_memory_stat_bytes", unit="bytes")
+    stat_events = _counter("memmond_cgroup_memory_stat_events_total")
+    for cg in sample.cgroups:
+        labels = (("cgroup", cg.path), ("unit", cg.unit))
+        for family, value in (
+            (memory, cg.current),
+            (working, cg.working_set),
+            (anon, cg.anon),
+            (file, cg.file),
+            (swap, cg.swap),
+        ):
+            if value is not None:
+                family.add(value, labels)
+        for kind, value in cg.limits.items():
+            limits.add(value, (("cgroup", cg.path), ("kind", kind), ("unit", cg.unit)))
+        for event, count in cg.events.items():
+            if full or event in _BASIC_EVENTS:
+                events.add(count, (("cgroup", cg.path), ("event", event), ("unit", cg.unit)), "_total")
+        if cg.pressure is not None:
+            for kind in pressure.KINDS:
+                line = cg.pressure.line(kind)
+                if line is not None:
+                    stalled.add(line.total_seconds, (("cgroup", cg.path), ("kind", kind), ("unit", cg.unit)), "_total")
+        if full:
+            for item, value in cg.stat.items():
+                item_labels = (("cgroup", cg.path), ("item", item), ("unit", cg.unit))
+                if cgroup_source.is_counter(item):
+                    stat_events.add(value, item_labels, "_total")
+                else:
+                    stat_bytes.add(value, item_labels)
+    yield from (memory, limits, working, anon, file, swap, events, stalled)
+    if full:
+        yield from (stat_bytes, stat_events)
+
+
 def build_families(pub: Published) -> list[Family]:
     snap = pub.snapshot
     families: list[Family] = [
@@ -614,6 +734,7 @@ def build_families(pub: Published) -> list[Family]:
     families.extend(_rule_families(pub))
     families.extend(_rate_families(pub))
     families.extend(_watch_families(pub))
+    families.extend(_cgroup_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -663,6 +784,8 @@ class Published:
     pressure_level: str = "low"
     tunables: dict[str, int] = field(default_factory=dict)
     vmstat_all: bool = False  # exposition.vmstat: all
+    cgroups: CgroupSample | None = None
+    cgroup_detail: str = "basic"
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Family] | None = field(default=None, repr=False)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from memmond.sources import pressure
 from memmond.sources._lines import SkippedLine
+from memmond.sources.procfs import ProcFS, SourceError
 
 SOURCE = "cgroup"
 # v1 writes "no limit" as PAGE_COUNTER_MAX pages in bytes (LONG_MAX rounded down to a page): anything this
@@ -403,3 +404,15 @@ def walk(tree: Tree, selection: Selection | None = None) -> list[CgroupMemory]:
         except CgroupGone:
             continue
     return out
+
+
+def discover(procfs: ProcFS, roots: list[str] | None = None) -> Tree | None:
+    """The tree to read: from the given roots (--cgroupfs, once or twice), else from the mount table of
+    the procfs root. None when no hierarchy holds memory figures (or the mount table is unreadable)."""
+    if roots:
+        return Tree.from_roots(list(roots))
+    try:
+        mountinfo = procfs.read_text("self/mountinfo", SOURCE)
+    except SourceError:
+        return None
+    return Tree.from_roots([root for root in mounts(mountinfo) if root.is_dir()])
