@@ -40,6 +40,23 @@ def iec(n_bytes: float, precision: int = 1) -> str:
     return f"{sign}{value:.{precision}f} {_IEC[unit]}"
 
 
+def short_iec(n_bytes: float) -> str:
+    """Bytes as `free -h` writes them, for tables that must fit 80 columns: '430Mi', '3.0Gi', '0B'
+    (one decimal below 10 in the unit, none above)."""
+    sign = "-" if n_bytes < 0 else ""
+    value = abs(float(n_bytes))
+    unit = 0
+    while value >= 1024 and unit < len(_IEC) - 1:
+        value /= 1024
+        unit += 1
+    if unit == 0:
+        return f"{sign}{int(value)}B"
+    suffix = _IEC[unit].removesuffix("B")
+    if value < 10 and round(value, 1) < 10:
+        return f"{sign}{value:.1f}{suffix}"
+    return f"{sign}{value:.0f}{suffix}"
+
+
 def signed_iec(delta_bytes: float, precision: int = 1) -> str:
     if delta_bytes == 0:
         return "0 B"

@@ -317,3 +317,69 @@ def test_other_sums_dropped_subtrees_once() -> None:
     assert other.current == 75 and other.events["oom_kill"] == 3
     kept, dropped = select([cg("/", 100), cg("/a.slice", 50), cg("/a.slice/x.service", 40)], 1)
     assert kept[-1].current == 50 and dropped == 2  # x inside dropped a.slice: counted once, in a.slice
+
+
+# -- memmond cgroups ----------------------------------------------------------------------------------------
+
+GOLDEN_V2 = """\
+cgroup                           memory  % limit   anon   file  swap  psi10  oom
+system.slice                      5.0Gi        -  2.0Gi  2.7Gi    0B   2.5%    2
+postgresql.service                3.0Gi      38%  1.0Gi  2.0Gi    0B   0.0%    0
+user.slice                        900Mi        -  500Mi  350Mi    0B   0.0%    0
+user-1000.slice                   900Mi      22%  500Mi  350Mi    0B   0.0%    0
+session-3.scope                   880Mi        -  490Mi  345Mi    0B   0.0%    0
+docker-4c1e1d9b…382716f5e.scope   700Mi      68%  600Mi   90Mi  64Mi   0.0%    0
+nginx.service                     430Mi      84%  380Mi   40Mi    0B  14.2%    2
+user@1000.service                 420Mi        -  310Mi   95Mi    0B   0.0%    0
+init.scope                         48Mi        -   12Mi   30Mi    0B   0.0%    0
+cron.service                      3.0Mi        -  1.0Mi  1.0Mi    0B   0.0%    0
+/                                     -        -  3.0Gi  6.0Gi     -   0.1%    -
+"""
+
+
+def test_cgroups_command_fits_80_columns_sorted_by_memory() -> None:
+    from conftest import run_memmond
+
+    result = run_memmond("cgroups", "--cgroupfs", str(V2), env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == GOLDEN_V2
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_cgroups_command_sorts_json_and_refuses_bad_input() -> None:
+    import json
+
+    from conftest import run_memmond
+
+    by_limit = run_memmond("cgroups", "--cgroupfs", str(V2), "--sort", "limit", env={"COLUMNS": "80"})
+    assert [line.split()[0] for line in by_limit.stdout.splitlines()[1:3]] == [
+        "nginx.service",
+        "docker-4c1e1d9b…382716f5e.scope",
+    ]
+    by_oom = run_memmond("cgroups", "--cgroupfs", str(V1), "--cgroupfs", str(HYBRID), "--sort", "oom")
+    assert by_oom.stdout.splitlines()[1].startswith("memmond-test-capture.scope")
+    doc = json.loads(run_memmond("cgroups", "--cgroupfs", str(V2), "--json").stdout)
+    nginx = next(item for item in doc if item["path"] == "/system.slice/nginx.service")
+    assert nginx["current_bytes"] == 430 * MiB and nginx["limits_bytes"] == {"max": 512 * MiB, "high": 480 * MiB}
+    assert nginx["events"]["oom_kill"] == 2 and nginx["pressure"]["some"]["avg10"] == pytest.approx(0.142)
+    assert run_memmond("cgroups", "--depth", "-1").returncode == 2
+    assert run_memmond("cgroups", "--watch", "--interval", "0").returncode == 2
+    missing = run_memmond("cgroups", "--cgroupfs", "/tmp")
+    assert missing.returncode == 1 and "no cgroup hierarchy" in missing.stderr
+
+
+def test_show_ends_with_the_five_largest_cgroups() -> None:
+    from conftest import CURRENT, run_memmond
+
+    result = run_memmond("--procfs", str(CURRENT), "show", "--rates-over", "0", "--cgroupfs", str(V2))
+    assert result.returncode == 0, result.stderr
+    tail = result.stdout.split("Cgroups (the largest; `memmond cgroups` lists them all)\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in tail[1:]] == [
+        "system.slice",
+        "postgresql.service",
+        "user.slice",
+        "user-1000.slice",
+        "session-3.scope",
+    ]
+    plain = run_memmond("--procfs", str(CURRENT), "show", "--rates-over", "0")  # no mount table in the fixture
+    assert "Cgroups" not in plain.stdout

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from memmond import __version__
 from memmond import config as config_mod
@@ -70,7 +72,23 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_json(doc)
     else:
         print(report.show(snap, tunables, rates))
+        top = _largest_cgroups(args, 5)
+        if top:
+            print("\nCgroups (the largest; `memmond cgroups` lists them all)")
+            table = report.cgroups_table(top, "current", shutil.get_terminal_size((80, 24)).columns - 2)
+            print("\n".join("  " + line for line in table.splitlines()))
     return EXIT_OK
+
+
+def _largest_cgroups(args: argparse.Namespace, count: int) -> list[Any]:
+    """The `count` largest cgroups below the root, or none where no hierarchy with memory is found."""
+    from memmond.sources import cgroup
+
+    tree = cgroup.discover(_procfs(args), args.cgroupfs)
+    if tree is None:
+        return []
+    found = [cg for cg in cgroup.walk(tree) if cg.path != "/" and cg.current is not None]
+    return sorted(found, key=lambda cg: cg.current, reverse=True)[:count]
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -350,6 +368,58 @@ def cmd_trend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cgroups(args: argparse.Namespace) -> int:
+    """Memory by cgroup, like systemd-cgtop for memory: once, or refreshed in place with --watch."""
+    from memmond.sources import cgroup
+
+    tree = cgroup.discover(_procfs(args), args.cgroupfs)
+    if tree is None:
+        raise CLIError("no cgroup hierarchy with memory figures found (give one with --cgroupfs DIR)")
+    selection = cgroup.Selection(max_depth=args.depth)
+    while True:
+        found = cgroup.walk(tree, selection)
+        if args.json:
+            _print_json([_cgroup_doc(cg) for cg in found])
+            return EXIT_OK
+        width = shutil.get_terminal_size((80, 24)).columns
+        text = report.cgroups_table(found, args.sort, width)
+        if not args.watch:
+            print(text)
+            return EXIT_OK
+        tty = sys.stdout.isatty()
+        sys.stdout.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n" + ("" if tty else "\n"))
+        sys.stdout.flush()
+        time.sleep(args.interval)
+
+
+def _cgroup_doc(cg: Any) -> dict[str, Any]:
+    """One cgroup for scripts: every figure in bytes (or counts), None where the kernel has none."""
+    return {
+        "path": cg.path,
+        "unit": cg.unit,
+        "version": cg.version,
+        "current_bytes": cg.current,
+        "peak_bytes": cg.peak,
+        "limits_bytes": dict(cg.limits),
+        "working_set_bytes": cg.working_set,
+        "anon_bytes": cg.anon,
+        "file_bytes": cg.file,
+        "shmem_bytes": cg.shmem,
+        "kernel_bytes": cg.kernel,
+        "swap_bytes": cg.swap,
+        "events": dict(cg.events),
+        "pressure": None
+        if cg.pressure is None
+        else {
+            kind: None
+            if line is None
+            else {"avg10": line.avg10, "avg60": line.avg60, "avg300": line.avg300, "total_seconds": line.total_seconds}
+            for kind, line in (("some", cg.pressure.some), ("full", cg.pressure.full))
+        },
+        "processes": cg.procs,
+    }
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from memmond.cli.live import LiveView
 
@@ -424,6 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="measure vmstat rates over this long (default 1; 0: no rates)",
     )
+    show.add_argument(
+        "--cgroupfs",
+        action="append",
+        metavar="DIR",
+        help="root of a cgroup hierarchy for the largest cgroups; twice on a hybrid host (default: mount table)",
+    )
     show.set_defaults(handler=cmd_show)
 
     snap = sub.add_parser("snapshot", parents=[common], help="save the current state as a JSON snapshot")
@@ -492,6 +568,30 @@ def build_parser() -> argparse.ArgumentParser:
     watch_cmd.add_argument("--config", metavar="FILE", help="rules and levels from this config")
     watch_cmd.set_defaults(handler=cmd_watch)
 
+    cgroups_cmd = sub.add_parser(
+        "cgroups",
+        parents=[common],
+        help="memory by cgroup (systemd unit, container), like systemd-cgtop for memory",
+        description="Memory of every systemd unit and container: current, share of its limit, anon, file, "
+        "swap, PSI some avg10 and OOM kills, largest first.",
+    )
+    cgroups_cmd.add_argument(
+        "--cgroupfs",
+        action="append",
+        metavar="DIR",
+        help="root of a cgroup hierarchy; twice on a hybrid host (default: from the mount table)",
+    )
+    cgroups_cmd.add_argument("--sort", choices=report.CGROUP_SORTS, default="current", help="order (default current)")
+    cgroups_cmd.add_argument(
+        "--depth", type=_non_negative_int, default=3, metavar="N", help="levels below the root (3)"
+    )
+    cgroups_cmd.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
+    cgroups_cmd.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    cgroups_cmd.add_argument(
+        "--interval", type=_positive_float, default=2.0, metavar="SECONDS", help="--watch refresh (2)"
+    )
+    cgroups_cmd.set_defaults(handler=cmd_cgroups)
+
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(
         "--config",
@@ -523,6 +623,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check_config)
 
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import mmap
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from memmond import format as fmt
 from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.rules.levels import level_of
 from memmond.sources import pressure
+from memmond.sources.cgroup import CgroupMemory
 from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
 
 if TYPE_CHECKING:  # the CLI's daemon path must not load ctypes and the io-impact layer
@@ -407,3 +408,54 @@ def trend(doc: Mapping[str, object]) -> str:
     else:
         out.append("pressure level changes: none")
     return "\n".join(out)
+
+
+CGROUP_SORTS = ("current", "limit", "psi", "oom")
+
+
+def _cgroup_sort_key(sort: str) -> Callable[[CgroupMemory], float]:
+    def limit_share(cg: CgroupMemory) -> float:
+        return (cg.current or 0) / cg.limit if cg.limit else -1.0
+
+    def psi(cg: CgroupMemory) -> float:
+        return cg.pressure.some.avg10 if cg.pressure is not None and cg.pressure.some is not None else -1.0
+
+    return {
+        "current": lambda cg: float(cg.current or 0),
+        "limit": limit_share,
+        "psi": psi,
+        "oom": lambda cg: float(cg.events.get("oom_kill", 0)),
+    }[sort]
+
+
+def cgroups_table(found: Sequence[CgroupMemory], sort: str = "current", width: int = 80) -> str:
+    """A systemd-cgtop-like table of memory: the biggest (or nearest their limit, most stalled, most
+    OOM-killed) first, each cgroup by its own name (the unit, for units; --json has the paths). The name
+    column takes what the terminal width leaves."""
+    rows = sorted(found, key=_cgroup_sort_key(sort), reverse=True)
+    header = ["cgroup", "memory", "% limit", "anon", "file", "swap", "psi10", "oom"]
+    body = []
+    for cg in rows:
+        share = f"{(cg.current or 0) / cg.limit:.0%}" if cg.limit and cg.current is not None else "-"
+        psi10 = fmt.percent(cg.pressure.some.avg10) if cg.pressure is not None and cg.pressure.some else "-"
+        body.append(
+            [
+                cg.name,
+                fmt.short_iec(cg.current) if cg.current is not None else "-",
+                share,
+                fmt.short_iec(cg.anon) if cg.anon is not None else "-",
+                fmt.short_iec(cg.file) if cg.file is not None else "-",
+                fmt.short_iec(cg.swap) if cg.swap is not None else "-",
+                psi10,
+                str(cg.events["oom_kill"]) if "oom_kill" in cg.events else "-",
+            ]
+        )
+    numbers = [max(len(row[col]) for row in [header, *body]) for col in range(1, len(header))]
+    room = max(12, width - sum(numbers) - 2 * (len(header) - 1))
+    for row in body:
+        name = row[0].encode("unicode_escape").decode("ascii")  # a newline in a name stays on its row
+        if len(name) > room:  # cut in the middle: a container id's start and a unit's suffix both tell
+            keep = room - 1
+            name = name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
+        row[0] = name
+    return fmt.table(body, header, indent=0)
