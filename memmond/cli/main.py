@@ -203,7 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"memmond: error: {problem}", file=sys.stderr)
         return EXIT_FAILURE
     logs.setup(cfg.log_level, cfg.log_target)
-    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs).run()
+    kmsg = None if args.kmsg == "none" else args.kmsg
+    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs, kmsg).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -605,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="root of a cgroup hierarchy (cgroup2, or the v1 memory controller); twice on a hybrid host (v1 "
         "memory + cgroup2 for pressure). Default: found in the mount table",
+    )
+    run.add_argument(
+        "--kmsg",
+        default="/dev/kmsg",
+        metavar="PATH",
+        help="kernel log to read OOM victims from (default /dev/kmsg; 'none': do not read it)",
     )
     run.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level")
     run.add_argument("--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target")

@@ -31,9 +31,11 @@ from memmond.rules.levels import PressureTracker
 from memmond.serve import logs
 from memmond.serve.exposition import Published, RuleStatus, SelfStats
 from memmond.serve.http import HttpServer
+from memmond.serve.kernellog import KernelLog
 from memmond.serve.loop import Loop, Timer
 from memmond.serve.notify import Notifier
 from memmond.sources import cgroup as cgroup_source
+from memmond.sources.kmsg import OomKill
 from memmond.sources.procfs import ProcFS
 
 if TYPE_CHECKING:  # ssl, bcrypt and hashlib load only with a web config file
@@ -44,6 +46,9 @@ STATUS_EVERY_SECONDS = 1.0
 # For testing the systemd watchdog end to end: after this many samples the sampling loop hangs (the HTTP
 # server keeps answering), as a loop stuck in a kernel read would. Never set in production.
 STALL_AFTER_VARIABLE = "MEMMOND_DEBUG_STALL_AFTER_SAMPLES"
+OOM_KEPT = 100  # kills /api/v1/oom keeps
+MAX_OOM_CGROUPS = 100  # cgroups memmond_oom_kills_total keeps apart; more are counted as "other"
+OTHER_CGROUP = "other"
 _SEVERITY_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
 
 
@@ -95,6 +100,7 @@ class Daemon:
         web: WebConfig | None = None,
         web_config_path: str | None = None,
         cgroup_roots: list[str] | None = None,
+        kmsg_path: str | None = "/dev/kmsg",
     ) -> None:
         self.web = web
         self.web_config_path = web_config_path
@@ -120,6 +126,10 @@ class Daemon:
         self._cgroup_tree_found = False
         self._cgroups: cgroups.CgroupSample | None = None
         self._next_cgroups = 0.0
+        self.kmsg_path = kmsg_path
+        self._kernel_log: KernelLog | None = None
+        self._oom_kills: dict[tuple[str, str], int] = {}  # (cgroup, unit) -> kills seen in the kernel log
+        self._oom_recent: collections.deque[dict[str, object]] = collections.deque(maxlen=OOM_KEPT)
         self._statuses_key: tuple[tuple[str, int], ...] = ()
         self._sample_timer: Timer | None = None
         self._next_due = 0.0
@@ -192,6 +202,9 @@ class Daemon:
             vmstat_all=self.config.vmstat_exported == "all",
             cgroups=self._cgroups,
             cgroup_detail=self.config.cgroups.detail,
+            oom_kills=dict(self._oom_kills),
+            oom_recent=tuple(self._oom_recent),
+            oom_victims_readable=self._kernel_log is not None and self._kernel_log.fd is not None,
         )
         return snap
 
@@ -222,6 +235,42 @@ class Daemon:
             return
         selection = cgroup_source.Selection(settings.max_depth, settings.include, settings.exclude)
         self._cgroups = cgroups.sample(self._cgroup_tree, selection, settings.max_cgroups)
+
+    def _on_oom_kill(self, kill: OomKill) -> None:
+        """An OOM kill from the kernel log: counted by cgroup (even one already removed), kept for
+        /api/v1/oom, and logged as an event of its own."""
+        unit = cgroup_source.unit_of(kill.cgroup)
+        key = (kill.cgroup, unit)
+        if key not in self._oom_kills and len(self._oom_kills) >= MAX_OOM_CGROUPS:
+            key = (OTHER_CGROUP, "")  # a bounded label set, whatever a fork bomb of cgroups does
+        self._oom_kills[key] = self._oom_kills.get(key, 0) + 1
+        self._oom_recent.append({"time": time.time(), "unit": unit, **kill.to_dict()})
+        rss = f", rss {fmt.iec(kill.rss_bytes)}" if kill.rss_bytes is not None else ""
+        where = "the whole machine" if kill.oom_cgroup is None else f"the limit of {kill.oom_cgroup}"
+        logs.event(
+            logging.WARNING,
+            "oom_kill",
+            "OOM killer killed %s (pid %d) in %s%s; out of memory: %s",
+            kill.command,
+            kill.pid,
+            kill.cgroup,
+            rss,
+            where,
+            oom_pid=kill.pid,
+            oom_comm=kill.command,
+            oom_cgroup=kill.cgroup,
+            oom_unit=unit,
+            oom_constraint=kill.constraint,
+            oom_rss=kill.rss_bytes if kill.rss_bytes is not None else "",
+        )
+        if self.latest is not None:
+            self.latest = dataclasses.replace(
+                self.latest,
+                oom_kills=dict(self._oom_kills),
+                oom_recent=tuple(self._oom_recent),
+                _cache={},
+                _families=None,
+            )
 
     def sample_watched(self, now: float) -> None:
         """Watched files and processes, when their (slower) interval is due; the next sample publishes them."""
@@ -446,6 +495,14 @@ class Daemon:
 
         self._log_skipped_rules()
         self._check_process_visibility()
+        if self.kmsg_path:
+            self._kernel_log = KernelLog(loop, self.kmsg_path, self._on_oom_kill)
+            if self._kernel_log.error:
+                log.info(
+                    "OOM victims are not available (%s); per-cgroup OOM kill counts still are. Under systemd, "
+                    "AmbientCapabilities=CAP_SYSLOG in a drop-in lets memmond read the kernel log.",
+                    self._kernel_log.error,
+                )
         self.sample_watched(time.monotonic())
         self.sample_cgroups(time.monotonic())
         self.sample_once()
@@ -461,6 +518,8 @@ class Daemon:
                 loop.run()
         finally:
             self.notifier.stopping()
+            if self._kernel_log is not None:
+                self._kernel_log.close()
             server.close()
             loop.close()
             logs.event(

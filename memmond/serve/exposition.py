@@ -352,6 +352,19 @@ def _spec_list() -> list[MetricSpec]:
             'Cgroups found but past cgroups.max_cgroups: summed into cgroup="other".',
         ),
         MetricSpec("memmond_cgroup_walk_duration_seconds", "gauge", "How long the last cgroup walk took."),
+        MetricSpec(
+            "memmond_oom_kills_total",
+            "counter",
+            "OOM kills in the kernel log since memmond started, by the "
+            "victim's cgroup: counted even when the cgroup is gone before the next walk.",
+            cgroup_labels,
+        ),
+        MetricSpec(
+            "memmond_oom_victims_readable",
+            "gauge",
+            "1 when memmond reads the kernel log (/dev/kmsg), so "
+            "OOM victims are known; 0 without CAP_SYSLOG where kernel.dmesg_restrict=1.",
+        ),
     ]
     specs.append(
         MetricSpec(
@@ -660,6 +673,14 @@ def _rate_families(pub: Published) -> Iterator[Family]:
 _BASIC_EVENTS = ("oom_kill", "max", "high")
 
 
+def _oom_families(pub: Published) -> Iterator[Family]:
+    yield _gauge("memmond_oom_victims_readable", 1 if pub.oom_victims_readable else 0)
+    kills = _counter("memmond_oom_kills_total")
+    for (path, unit), count in sorted(pub.oom_kills.items()):
+        kills.add(count, (("cgroup", path), ("unit", unit)), "_total")
+    yield kills
+
+
 def _cgroup_families(pub: Published) -> Iterator[Family]:
     sample = pub.cgroups
     if sample is None:
@@ -735,6 +756,7 @@ def build_families(pub: Published) -> list[Family]:
     families.extend(_rate_families(pub))
     families.extend(_watch_families(pub))
     families.extend(_cgroup_families(pub))
+    families.extend(_oom_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -786,6 +808,9 @@ class Published:
     vmstat_all: bool = False  # exposition.vmstat: all
     cgroups: CgroupSample | None = None
     cgroup_detail: str = "basic"
+    oom_kills: dict[tuple[str, str], int] = field(default_factory=dict)  # (cgroup, unit) -> kernel log kills
+    oom_recent: tuple[dict[str, object], ...] = ()
+    oom_victims_readable: bool = False
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Family] | None = field(default=None, repr=False)
 

@@ -53,6 +53,7 @@ LANDING_PAGE = """<!DOCTYPE html>
 <li><a href="/-/healthy">/-/healthy</a> &mdash; the process is up</li>
 <li><a href="/-/ready">/-/ready</a> &mdash; the first sample is in</li>
 <li><a href="/api/v1/trend?samples=20">/api/v1/trend?samples=20</a> &mdash; trends over recent samples (JSON)</li>
+<li><a href="/api/v1/oom">/api/v1/oom</a> &mdash; the last 100 OOM kills: victim, cgroup, size (JSON)</li>
 </ul>
 </body></html>
 """
@@ -766,6 +767,11 @@ class HttpServer:
                 self._metrics(conn, request)
             elif path == "/api/v1/trend":
                 self._trend(conn, request, query)
+            elif path == "/api/v1/oom":
+                published = self.latest()
+                kills = list(published.oom_recent) if published is not None else []
+                readable = published.oom_victims_readable if published is not None else False
+                self._json(conn, request, 200, {"victims_readable": readable, "kills": kills})
             elif path == "/":
                 conn.respond(request, 200, LANDING_PAGE.format(version=__version__).encode(), HTML)
             elif path == "/-/healthy":

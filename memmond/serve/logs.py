@@ -31,6 +31,7 @@ MESSAGE_IDS = {
     "rule_resolved": "2f78389d9212436db919ef0b64cafbfe",
     "rule_pending": "1e08662fb06d442faf38b10c3399ef05",
     "pressure_level": "dedd74a8afc84880822ff4f3f00ad402",
+    "oom_kill": "b06c4d3f32014bbda2b71c84a88ea5b7",
 }
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 RETRY_JOURNAL_SECONDS = 60.0

@@ -1,0 +1,182 @@
+"""OOM kills: the kernel log lines parsed, a daemon fed through a FIFO, and real OOM kills in cgroups made
+for the test (root on a host with the v1 memory controller, as this development VM), one of them removed
+before the cgroup walk could see it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CURRENT, RunningDaemon
+
+from memmond.sources import kmsg
+
+OOM_LINE = (
+    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+    "oom_memcg=/memmond-test-capture.scope,task_memcg=/memmond-test-capture.scope,task=python3,pid=32548,uid=0"
+)
+KILLED_LINE = (
+    "Memory cgroup out of memory: Killed process 32548 (python3) total-vm:82120kB, anon-rss:65280kB, "
+    "file-rss:6620kB, shmem-rss:0kB, UID:0 pgtables:192kB oom_score_adj:0"
+)
+V1_MEMORY = Path("/sys/fs/cgroup/memory")
+MiB = 1 << 20
+
+
+def test_the_two_kernel_lines_of_a_kill() -> None:
+    record = kmsg.parse_record(f"3,1234,4639713322,-;{OOM_LINE}\n SUBSYSTEM=x\n".encode())
+    assert record is not None and record.sequence == 1234 and record.message == OOM_LINE
+    kill = kmsg.parse_oom_kill(record.message, record.boot_usec)
+    assert kill is not None
+    assert (kill.pid, kill.command, kill.cgroup, kill.oom_cgroup) == (
+        32548,
+        "python3",
+        "/memmond-test-capture.scope",
+        "/memmond-test-capture.scope",
+    )
+    assert kill.constraint == "CONSTRAINT_MEMCG" and kill.uid == 0 and kill.rss_bytes is None
+    sized = kmsg.add_sizes(kill, KILLED_LINE)
+    assert sized is not None and sized.anon_rss_bytes == 65280 * 1024 and sized.rss_bytes == (65280 + 6620) * 1024
+    assert kmsg.add_sizes(kill, KILLED_LINE.replace("32548", "1")) is None  # another process's line
+    assert kmsg.parse_oom_kill("oom-kill:constraint=CONSTRAINT_NONE,task=x") is None  # no pid: not a kill we trust
+    assert kmsg.parse_record(b"garbage") is None and kmsg.parse_record(b"a,b,c,d;x") is None
+    global_kill = kmsg.parse_oom_kill(
+        "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+        "task_memcg=/system.slice/nginx.service,task=nginx,pid=811,uid=33"
+    )
+    assert global_kill is not None and global_kill.oom_cgroup is None and global_kill.uid == 33
+
+
+def test_kills_from_the_kernel_log_are_counted_served_and_logged(tmp_path: Path) -> None:
+    fifo = tmp_path / "kmsg"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # held open: the daemon's reads see no end of file
+    try:
+        with RunningDaemon("--procfs", str(CURRENT), "--kmsg", str(fifo)) as daemon:
+            os.write(writer, f"3,1,100,-;{OOM_LINE}\n".encode() + f"3,2,101,-;{KILLED_LINE}\n".encode())
+            gone = OOM_LINE.replace("memmond-test-capture.scope", "gone.service").replace("32548", "777")
+            os.write(writer, f"3,3,200,-;{gone}\n".encode())
+            scope = 'memmond_oom_kills_total{cgroup="/memmond-test-capture.scope",unit="memmond-test-capture.scope"}'
+            daemon.wait_for(lambda: daemon.metrics().get(scope) == 1, 5, "the kill counted")
+            metrics = daemon.metrics()
+            assert metrics['memmond_oom_kills_total{cgroup="/gone.service",unit="gone.service"}'] == 1
+            assert metrics["memmond_oom_victims_readable"] == 1
+            status, _, body = daemon.get("/api/v1/oom")
+            kills = json.loads(body)["kills"]
+            assert status == 200 and [k["pid"] for k in kills] == [32548, 777]
+            assert kills[0]["command"] == "python3" and kills[0]["rss_bytes"] == (65280 + 6620) * 1024
+            assert kills[1]["rss_bytes"] is None and kills[1]["unit"] == "gone.service"
+            daemon.wait_for(lambda: "OOM killer killed python3 (pid 32548)" in daemon.stderr(), 5, "the event")
+            assert "oom_pid=32548" in daemon.stderr() and "oom_cgroup=/memmond-test-capture.scope" in daemon.stderr()
+    finally:
+        os.close(writer)
+
+
+def test_an_unreadable_kernel_log_is_said_once_and_costs_nothing_else(tmp_path: Path) -> None:
+    with RunningDaemon("--procfs", str(CURRENT), "--kmsg", str(tmp_path / "missing")) as daemon:
+        assert daemon.metrics()["memmond_oom_victims_readable"] == 0
+        assert json.loads(daemon.get("/api/v1/oom")[2]) == {"victims_readable": False, "kills": []}
+    assert daemon.stderr().count("OOM victims are not available") == 1
+
+
+# -- real OOM kills -----------------------------------------------------------------------------------------
+
+
+def _can_cause_oom() -> str | None:
+    if os.geteuid() != 0:
+        return "creating memory cgroups needs root"
+    if not (V1_MEMORY / "memory.limit_in_bytes").exists():
+        return "no v1 memory controller at /sys/fs/cgroup/memory"
+    if not os.access("/dev/kmsg", os.R_OK):
+        return "the kernel log is not readable here"
+    return None
+
+
+class OwnCgroup:
+    """A cgroup of our own at the root of the v1 memory hierarchy; always removed."""
+
+    def __init__(self, limit: int) -> None:
+        self.name = f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
+        self.path = V1_MEMORY / self.name
+        self.path.mkdir()
+        (self.path / "memory.limit_in_bytes").write_text(str(limit))
+        memsw = self.path / "memory.memsw.limit_in_bytes"
+        if memsw.exists():
+            memsw.write_text(str(limit))
+
+    def run_allocator(self, megabytes: int) -> int:
+        """A child that moves itself in, then allocates and touches `megabytes`; its exit status."""
+        code = f"import time\nbufs = []\nfor _ in range({megabytes // 16}):\n    bufs.append(bytearray(16 << 20))\n"
+        procs = str(self.path / "cgroup.procs")
+        child = subprocess.Popen(
+            [sys.executable, "-c", code],
+            preexec_fn=lambda: Path(procs).write_text(str(os.getpid())),
+        )
+        return child.wait(60)
+
+    def remove(self) -> None:
+        for _ in range(100):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def test_cgroups() -> Iterator[list[OwnCgroup]]:
+    reason = _can_cause_oom()
+    if reason:
+        pytest.skip(reason)
+    made: list[OwnCgroup] = []
+    try:
+        yield made
+    finally:
+        for cg in made:
+            cg.remove()
+
+
+def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
+    tmp_path: Path, test_cgroups: list[OwnCgroup]
+) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text("interval: 1s\ncgroups:\n  interval: 3s\n")
+    with RunningDaemon("--config", str(config)) as daemon:
+        first = OwnCgroup(64 * MiB)
+        test_cgroups.append(first)
+        path = f"/{first.name}"
+        labels = f'cgroup="{path}",unit="{first.name}"'
+        daemon.wait_for(
+            lambda: f"memmond_cgroup_memory_bytes{{{labels}}}" in daemon.metrics(), 10, "the new cgroup walked"
+        )
+        assert (
+            daemon.metrics()[f'memmond_cgroup_memory_limit_bytes{{cgroup="{path}",kind="max",unit="{first.name}"}}']
+            == 64 * MiB
+        )
+        assert first.run_allocator(256) == -9  # SIGKILL from the OOM killer
+        daemon.wait_for(lambda: daemon.metrics().get(f"memmond_oom_kills_total{{{labels}}}") == 1, 10, "kill counted")
+        event = f'memmond_cgroup_memory_events_total{{cgroup="{path}",event="oom_kill",unit="{first.name}"}}'
+        daemon.wait_for(lambda: daemon.metrics().get(event) == 1, 10, "memory.oom_control's count")
+        (victim,) = [k for k in json.loads(daemon.get("/api/v1/oom")[2])["kills"] if k["cgroup"] == path]
+        assert victim["command"].startswith("python") and victim["constraint"] == "CONSTRAINT_MEMCG"
+        assert victim["rss_bytes"] is not None and victim["rss_bytes"] > 32 * MiB
+        assert f"oom_cgroup={path}" in daemon.stderr()
+
+        # A second cgroup lives and dies between two cgroup walks (3 s apart): the walk never sees it,
+        # the kernel log still attributes its kill.
+        second = OwnCgroup(64 * MiB)
+        test_cgroups.append(second)
+        assert second.run_allocator(256) == -9
+        second.remove()
+        brief = f'memmond_oom_kills_total{{cgroup="/{second.name}",unit="{second.name}"}}'
+        daemon.wait_for(lambda: daemon.metrics().get(brief) == 1, 10, "the brief cgroup's kill")
+        assert daemon.metrics().get(f"memmond_oom_kills_total{{{labels}}}") == 1  # not counted twice
