@@ -302,21 +302,27 @@ def test_hybrid_roots_given_twice(tmp_path: Path) -> None:
     assert metrics[f"memmond_cgroup_pressure_stalled_seconds_total{{{stalled}}}"] == pytest.approx(0.59872)
 
 
-def test_other_sums_dropped_subtrees_once() -> None:
-    from memmond.model.cgroups import OTHER, select
+def test_other_sums_dropped_subtrees_once(tmp_path: Path) -> None:
+    from memmond.model.cgroups import OTHER, sample
 
-    def cg(path: str, current: int) -> cgroup.CgroupMemory:
-        return cgroup.CgroupMemory(path=path, unit="", version=2, current=current, events={"oom_kill": 1})
+    def tree(sizes: dict[str, int]) -> Tree:
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        root.mkdir()
+        (root / "cgroup.controllers").write_text("memory\n")
+        for path, size in sizes.items():
+            (root / path).mkdir(parents=True)
+            (root / path / "memory.current").write_text(f"{size}\n")
+        found = Tree.from_roots([root])
+        assert found is not None
+        return found
 
-    found = [cg("/", 100), cg("/a.slice", 50), cg("/a.slice/x.service", 40), cg("/b.service", 30), cg("/c.service", 5)]
-    kept, dropped = select(found, 2)
-    assert [c.path for c in kept] == ["/", "/a.slice", OTHER] and dropped == 3
-    other = kept[-1]
-    # x.service is inside a.slice, which is kept: b and c are the dropped subtrees, x is summed too (its parent
-    # is not dropped), so other = 40 + 30 + 5
-    assert other.current == 75 and other.events["oom_kill"] == 3
-    kept, dropped = select([cg("/", 100), cg("/a.slice", 50), cg("/a.slice/x.service", 40)], 1)
-    assert kept[-1].current == 50 and dropped == 2  # x inside dropped a.slice: counted once, in a.slice
+    shape = {"a.slice": 50, "a.slice/x.service": 40, "b.service": 30, "c.service": 5}
+    result = sample(tree(shape), Selection(), max_cgroups=2)
+    assert [c.path for c in result.cgroups] == ["/", "/a.slice", OTHER] and result.dropped == 3
+    # x.service is inside a.slice, which is kept: b, c and x are the dropped subtrees, 40 + 30 + 5
+    assert result.cgroups[-1].current == 75 and result.found == 5
+    result = sample(tree({"a.slice": 50, "a.slice/x.service": 40}), Selection(), max_cgroups=1)
+    assert result.cgroups[-1].current == 50 and result.dropped == 2  # x inside dropped a.slice: counted once
 
 
 # -- memmond cgroups ----------------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ max_cgroups, and the rest summed into one "other" entry whose count is kept besi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memmond.sources.cgroup import CgroupMemory, Selection, Tree, walk
+from memmond.sources.cgroup import CgroupGone, CgroupMemory, Selection, Tree, current_of, relative_paths
 
 OTHER = "other"
 
@@ -20,61 +19,36 @@ class CgroupSample:
     seconds: float  # how long the walk took
 
 
-def _add(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else a + b
-
-
-def summed(path: str, cgroups: Iterable[CgroupMemory]) -> CgroupMemory:
-    """One entry adding up the figures that add up (memory, swap, event counts, process counts); limits,
-    peaks and pressure do not, so "other" has none."""
-    current = anon = file = shmem = kernel = swap = inactive_file = procs = None
-    events: dict[str, int] = {}
-    version = 2
-    for cgroup in cgroups:
-        version = cgroup.version
-        current, anon, file = _add(current, cgroup.current), _add(anon, cgroup.anon), _add(file, cgroup.file)
-        shmem, kernel, swap = _add(shmem, cgroup.shmem), _add(kernel, cgroup.kernel), _add(swap, cgroup.swap)
-        inactive_file, procs = _add(inactive_file, cgroup.inactive_file), _add(procs, cgroup.procs)
-        for event, count in cgroup.events.items():
-            events[event] = events.get(event, 0) + count
-    return CgroupMemory(
-        path=path,
-        unit="",
-        version=version,
-        current=current,
-        anon=anon,
-        file=file,
-        shmem=shmem,
-        kernel=kernel,
-        swap=swap,
-        inactive_file=inactive_file,
-        events=events,
-        procs=procs,
-    )
-
-
 def _inside(path: str, ancestors: set[str]) -> bool:
     parts = path.split("/")
     return any("/".join(parts[:end]) in ancestors for end in range(2, len(parts)))
 
 
-def select(found: list[CgroupMemory], max_cgroups: int) -> tuple[tuple[CgroupMemory, ...], int]:
-    """(what to expose, how many were dropped). The root always stays; the others compete on current
-    memory. Dropped subtrees are summed once each: a dropped cgroup inside a dropped one is already in
-    its parent's figures."""
-    root = [c for c in found if c.path == "/"]
-    others = sorted((c for c in found if c.path != "/"), key=lambda c: c.current or 0, reverse=True)
-    room = max(0, max_cgroups - len(root))
-    kept, dropped = others[:room], others[room:]
-    if not dropped:
-        return tuple(root + kept), 0
-    dropped_paths = {c.path for c in dropped}
-    tops = [c for c in dropped if not _inside(c.path, dropped_paths)]
-    return tuple([*root, *kept, summed(OTHER, tops)]), len(dropped)
-
-
 def sample(tree: Tree, selection: Selection, max_cgroups: int) -> CgroupSample:
+    """One walk for the daemon, in two passes so a big tree stays cheap: every selected cgroup's memory
+    (one small file each) to rank them, then every file only for the root and the largest up to
+    max_cgroups. "other" carries the memory of the dropped subtrees (each counted once)."""
     started = time.monotonic()
-    found = walk(tree, selection)
-    cgroups, dropped = select(found, max_cgroups)
-    return CgroupSample(cgroups, dropped, len(found), time.monotonic() - started)
+    ranked: list[tuple[int, str]] = []
+    for relative in relative_paths(tree.memory.root, selection):
+        if not relative:
+            continue
+        try:
+            current = current_of(tree, relative)
+        except CgroupGone:
+            continue
+        ranked.append((current or 0, relative))
+    ranked.sort(reverse=True)
+    room = max(0, max_cgroups - 1)
+    cgroups = []
+    for relative in ["", *(relative for _, relative in ranked[:room])]:
+        try:
+            cgroups.append(tree.read(relative))
+        except CgroupGone:
+            continue
+    dropped = ranked[room:]
+    if dropped:
+        dropped_paths = {"/" + relative for _, relative in dropped}
+        total = sum(current for current, relative in dropped if not _inside("/" + relative, dropped_paths))
+        cgroups.append(CgroupMemory(path=OTHER, unit="", version=tree.memory.version, current=total))
+    return CgroupSample(tuple(cgroups), len(dropped), len(ranked) + 1, time.monotonic() - started)
