@@ -27,14 +27,20 @@ def signed_kb(delta_bytes: int) -> str:
     return f"{kib:+,} KB" if kib else "0 KB"
 
 
-def iec(n_bytes: float, precision: int = 1) -> str:
-    """Bytes in the largest IEC unit that keeps the number >= 1: 10522669875 -> '9.8 GiB'."""
+def _scaled(n_bytes: float) -> tuple[str, float, int]:
+    """(sign, value, unit index): the largest IEC unit that keeps the value >= 1."""
     sign = "-" if n_bytes < 0 else ""
     value = abs(float(n_bytes))
     unit = 0
     while value >= 1024 and unit < len(_IEC) - 1:
         value /= 1024
         unit += 1
+    return sign, value, unit
+
+
+def iec(n_bytes: float, precision: int = 1) -> str:
+    """Bytes in the largest IEC unit that keeps the number >= 1: 10522669875 -> '9.8 GiB'."""
+    sign, value, unit = _scaled(n_bytes)
     if unit == 0:
         return f"{sign}{int(value)} B"
     return f"{sign}{value:.{precision}f} {_IEC[unit]}"
@@ -43,12 +49,7 @@ def iec(n_bytes: float, precision: int = 1) -> str:
 def short_iec(n_bytes: float) -> str:
     """Bytes as `free -h` writes them, for tables that must fit 80 columns: '430Mi', '3.0Gi', '0B'
     (one decimal below 10 in the unit, none above)."""
-    sign = "-" if n_bytes < 0 else ""
-    value = abs(float(n_bytes))
-    unit = 0
-    while value >= 1024 and unit < len(_IEC) - 1:
-        value /= 1024
-        unit += 1
+    sign, value, unit = _scaled(n_bytes)
     if unit == 0:
         return f"{sign}{int(value)}B"
     suffix = _IEC[unit].removesuffix("B")

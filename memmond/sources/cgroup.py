@@ -162,26 +162,29 @@ class CgroupGone(Exception):
 
 
 MAX_FILE_BYTES = 1 << 20
+_CHUNK = 8192  # a read this size; os.read allocates its whole buffer first
 
 
-def _read(directory: Path, name: str) -> str | None:
+def _read(directory: Path | str, name: str) -> str | None:
     """A cgroup file's text: os.open/os.read on a str path, no file object (a walk reads thousands)."""
     path = f"{directory}/{name}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        if not directory.exists():
+        if not os.path.isdir(directory):
             raise CgroupGone(str(directory)) from None
         return None  # this kernel or version has no such file
     except OSError:
         return None  # unreadable (permission): absent, not fatal
     try:
-        data = os.read(fd, MAX_FILE_BYTES)
+        chunks = [os.read(fd, _CHUNK)]  # one read for nearly every cgroup file
+        while len(chunks[-1]) == _CHUNK and len(chunks) * _CHUNK < MAX_FILE_BYTES:  # cgroup.procs of thousands
+            chunks.append(os.read(fd, _CHUNK))
     except OSError:
         return None  # EINVAL on write-only files, ENODEV on a cgroup being removed
     finally:
         os.close(fd)
-    return data.decode("utf-8", "replace")
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _value(directory: Path, name: str, parse: Callable[[str], int | None] = parse_value) -> int | None:
@@ -415,25 +418,11 @@ def _below(root: Path, relative: str, depth: int, selection: Selection) -> Itera
 
 def current_of(tree: Tree, relative: str) -> int | None:
     """Only the memory a cgroup holds (one small file): what ranking the cgroups of a big tree needs.
-    Plain strings and one os.open: this runs for every cgroup of a tree every walk."""
+    A plain string path: this runs for every cgroup of a tree every walk."""
     name = "memory.current" if tree.memory.version == 2 else "memory.usage_in_bytes"
-    path = f"{tree.memory.root}/{relative}/{name}"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        if not os.path.isdir(f"{tree.memory.root}/{relative}"):
-            raise CgroupGone(relative) from None
-        return None
-    except OSError:
-        return None
-    try:
-        text = os.read(fd, 64)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    value = text.strip()
-    return int(value) if value.isdigit() else None
+    text = _read(f"{tree.memory.root}/{relative}", name)
+    value = text.strip() if text is not None else ""
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def walk(tree: Tree, selection: Selection | None = None) -> list[CgroupMemory]:
