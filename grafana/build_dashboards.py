@@ -17,6 +17,7 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 I = 'instance=~"$instance"'  # noqa: E741 (the label matcher every query carries)
+C = 'cgroup=~"$cgroup"'  # the cgroup variable, on the Services row's queries
 
 # (title, unit, kind, [(legend, expr)], extra panel options)
 Panel = tuple[str, str, str, list[tuple[str, str]], dict[str, Any]]
@@ -142,6 +143,57 @@ OVERVIEW: list[tuple[str, list[Panel]]] = [
                 "table",
                 [
                     ("", f"memmond_rule_active{{{I}}} == 1"),
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Services (cgroups)",
+        [
+            (
+                "Top 10 cgroups by memory",
+                "bytes",
+                "lines",
+                [("{{cgroup}}", f'topk(10, memmond_cgroup_memory_bytes{{{I}, {C}, cgroup!="/"}})')],
+                {},
+            ),
+            (
+                "Share of the memory limit (MemoryMax=)",
+                "percentunit",
+                "lines",
+                [
+                    (
+                        "{{cgroup}}",
+                        f"memmond_cgroup_memory_bytes{{{I}, {C}}} / on (instance, job, cgroup, unit)"
+                        f' memmond_cgroup_memory_limit_bytes{{{I}, {C}, kind="max"}}',
+                    )
+                ],
+                {},
+            ),
+            (
+                "Memory stall by cgroup (PSI some)",
+                "percentunit",
+                "lines",
+                [
+                    (
+                        "{{cgroup}}",
+                        "rate(memmond_cgroup_pressure_stalled_seconds_total"
+                        f'{{{I}, {C}, kind="some"}}[$__rate_interval])',
+                    )
+                ],
+                {},
+            ),
+            (
+                "OOM kills by cgroup",
+                "none",
+                "bars",
+                [
+                    ("{{cgroup}} (kernel log)", f"increase(memmond_oom_kills_total{{{I}, {C}}}[$__rate_interval])"),
+                    (
+                        "{{cgroup}} (memory.events)",
+                        f'increase(memmond_cgroup_memory_events_total{{{I}, {C}, event="oom_kill"}}[$__rate_interval])',
+                    ),
                 ],
                 {},
             ),
@@ -296,6 +348,26 @@ def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict
                     "current": {},
                     "hide": 0,
                     "includeAll": True,
+                    "multi": True,
+                    "refresh": 2,
+                    "sort": 1,
+                    "regex": "",
+                    "options": [],
+                },
+                {
+                    "name": "cgroup",
+                    "label": "Cgroup",
+                    "type": "query",
+                    "datasource": DS,
+                    "query": {
+                        "query": 'label_values(memmond_cgroup_memory_bytes{instance=~"$instance"}, cgroup)',
+                        "refId": "cgroup",
+                    },
+                    "definition": 'label_values(memmond_cgroup_memory_bytes{instance=~"$instance"}, cgroup)',
+                    "current": {},
+                    "hide": 0,
+                    "includeAll": True,
+                    "allValue": ".*",
                     "multi": True,
                     "refresh": 2,
                     "sort": 1,

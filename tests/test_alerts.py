@@ -54,6 +54,9 @@ REQUIRED = [
     "DirtyPagesHigh",
     "SwapStorm",
     "MemmondRuleFiring",
+    "MemmondCgroupNearMemoryLimit",
+    "MemmondCgroupOOMKill",
+    "MemmondCgroupMemoryStall",
 ]
 
 

@@ -3,12 +3,14 @@ PromQL, and only metrics memmond really exposes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,32 @@ def _exprs() -> list[str]:
 
 def substitute(expr: str, instance: str = ".*") -> str:
     """The template variables as Grafana would fill them in."""
-    return expr.replace("$__rate_interval", "1m").replace("$instance", instance)
+    return expr.replace("$__rate_interval", "1m").replace("$instance", instance).replace("$cgroup", ".*")
+
+
+CGROUP_FIXTURE = ROOT / "tests" / "fixtures" / "cgroup-v2-systemd"
+OOM_RECORD = (
+    b"3,1,100,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+    b"oom_memcg=/system.slice/nginx.service,task_memcg=/system.slice/nginx.service,task=nginx,pid=811,uid=33\n"
+)
+
+
+@contextlib.contextmanager
+def one_oom_kill(tmp_path: Path) -> Iterator[Path]:
+    """A kernel log (a FIFO) holding one OOM kill, for a daemon to read with --kmsg."""
+    fifo = tmp_path / "kmsg"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)
+    try:
+        os.write(writer, OOM_RECORD)
+        yield fifo
+    finally:
+        os.close(writer)
+
+
+def service_args(kmsg: Path) -> list[str]:
+    """What a daemon needs for every Services panel to have data: cgroups with limits, and a kill."""
+    return ["--cgroupfs", str(CGROUP_FIXTURE), "--kmsg", str(kmsg)]
 
 
 def test_committed_json_is_what_the_generator_writes() -> None:
@@ -72,6 +99,10 @@ def test_schema_variables_and_no_hard_coded_datasource() -> None:
         "Firing rules",
         "Watched files in the page cache",
         "Watched processes",
+        "Top 10 cgroups by memory",
+        "Share of the memory limit (MemoryMax=)",
+        "Memory stall by cgroup (PSI some)",
+        "OOM kills by cgroup",
     ):
         assert wanted in titles, wanted
 
@@ -114,8 +145,9 @@ def test_every_metric_a_panel_uses_is_exposed(tmp_path: Path) -> None:
         f"      pidfile: {tmp_path / 'me.pid'}\nrules:\n  - name: always\n    expr: mem_total > 0\n"
     )
     (tmp_path / "me.pid").write_text(str(os.getpid()))
-    with RunningDaemon("--config", str(config)) as daemon:
+    with one_oom_kill(tmp_path) as kmsg, RunningDaemon("--config", str(config), *service_args(kmsg)) as daemon:
         daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 3, 5, "three samples")
+        daemon.wait_for(lambda: "memmond_oom_kills_total" in str(daemon.metrics()), 5, "the kill counted")
         exposed = {name.split("{")[0] for name in daemon.metrics()}
     exposed |= {name[: -len("_total")] for name in exposed if name.endswith("_total")}
     used = {name for expr in _exprs() for name in re.findall(r"\bmemmond_[a-z0-9_]+", expr)}

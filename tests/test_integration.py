@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import RunningDaemon, free_port
-from test_grafana import _exprs, substitute
+from test_grafana import _exprs, one_oom_kill, service_args, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = shutil.which("prometheus")
@@ -71,7 +71,11 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
             }
         )
     )
-    with RunningDaemon("--config", str(config)) as daemon, contextlib.ExitStack() as files:
+    with (
+        one_oom_kill(tmp_path) as kmsg,
+        RunningDaemon("--config", str(config), *service_args(kmsg)) as daemon,
+        contextlib.ExitStack() as files,
+    ):
         (tmp_path / "prometheus.yml").write_text(
             yaml.safe_dump(
                 {
