@@ -143,8 +143,10 @@ def main() -> None:
 
         def row(what: str, memmond: float, node: float, unit: str, scale: float = 1.0) -> None:
             ratio = memmond / node if node else float("nan")
-            print(f"{what:38} memmond {memmond * scale:10.3f} {unit:5}  node_exporter {node * scale:10.3f} {unit:5}  "
-                  f"ratio {ratio:5.2f}")
+            print(
+                f"{what:38} memmond {memmond * scale:10.3f} {unit:5}  node_exporter {node * scale:10.3f} {unit:5}  "
+                f"ratio {ratio:5.2f}"
+            )
 
         print(f"{args.instances} of each, scraped every {args.scrape_interval} by Prometheus, {wall:.0f} s measured")
         print(f"targets up: memmond {up.get('memmond', 0):.0f}, node_exporter {up.get('node', 0):.0f}")

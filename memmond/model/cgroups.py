@@ -24,7 +24,7 @@ def _inside(path: str, ancestors: set[str]) -> bool:
     return any("/".join(parts[:end]) in ancestors for end in range(2, len(parts)))
 
 
-def sample(tree: Tree, selection: Selection, max_cgroups: int) -> CgroupSample:
+def sample(tree: Tree, selection: Selection, max_cgroups: int, everything: bool = True) -> CgroupSample:
     """One walk for the daemon, in two passes so a big tree stays cheap: every selected cgroup's memory
     (one small file each) to rank them, then every file only for the root and the largest up to
     max_cgroups. "other" carries the memory of the dropped subtrees (each counted once)."""
@@ -43,7 +43,7 @@ def sample(tree: Tree, selection: Selection, max_cgroups: int) -> CgroupSample:
     cgroups = []
     for relative in ["", *(relative for _, relative in ranked[:room])]:
         try:
-            cgroups.append(tree.read(relative))
+            cgroups.append(tree.read(relative, everything))
         except CgroupGone:
             continue
     dropped = ranked[room:]

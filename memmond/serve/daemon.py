@@ -234,7 +234,9 @@ class Daemon:
         if self._cgroup_tree is None:
             return
         selection = cgroup_source.Selection(settings.max_depth, settings.include, settings.exclude)
-        self._cgroups = cgroups.sample(self._cgroup_tree, selection, settings.max_cgroups)
+        self._cgroups = cgroups.sample(
+            self._cgroup_tree, selection, settings.max_cgroups, everything=settings.detail == "full"
+        )
 
     def _on_oom_kill(self, kill: OomKill) -> None:
         """An OOM kill from the kernel log: counted by cgroup (even one already removed), kept for

@@ -752,8 +752,9 @@ class HttpServer:
             if not self._auth.submit(web, user, password, done):
                 conn.state = HEAD
                 conn._want(READ)
-                conn.respond(request, 503, b"503 Service Unavailable: too many logins in progress\n", TEXT,
-                             {"Retry-After": "1"})
+                conn.respond(
+                    request, 503, b"503 Service Unavailable: too many logins in progress\n", TEXT, {"Retry-After": "1"}
+                )
 
     def _unauthorized(self, conn: _Connection, request: Request) -> None:
         conn.respond(

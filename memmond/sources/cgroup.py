@@ -218,7 +218,8 @@ def _pressure(directory: Path | None) -> pressure.Pressure | None:
         return None
 
 
-def read_v2(directory: Path, path: str) -> CgroupMemory:
+def read_v2(directory: Path, path: str, everything: bool = True) -> CgroupMemory:
+    """`everything` False reads only what the daemon's basic detail exports (9 files, not 14)."""
     skipped: list[str] = []
     stat = _flat(directory, "memory.stat", skipped)
     limits = {}
@@ -226,17 +227,17 @@ def read_v2(directory: Path, path: str) -> CgroupMemory:
         value = _value(directory, f"memory.{kind}")
         if value is not None and (kind in ("max", "high") or value > 0):  # low/min 0 is "no protection"
             limits[kind] = value
-    procs_text = _read(directory, "cgroup.procs")
+    procs_text = _read(directory, "cgroup.procs") if everything else None
     return CgroupMemory(
         path=path,
         unit=unit_of(path),
         version=2,
         current=_value(directory, "memory.current"),
-        peak=_value(directory, "memory.peak"),
+        peak=_value(directory, "memory.peak") if everything else None,
         limits=limits,
         swap=_value(directory, "memory.swap.current"),
-        swap_limit=_value(directory, "memory.swap.max"),
-        zswap=_value(directory, "memory.zswap.current"),
+        swap_limit=_value(directory, "memory.swap.max") if everything else None,
+        zswap=_value(directory, "memory.zswap.current") if everything else None,
         anon=stat.get("anon"),
         file=stat.get("file"),
         shmem=stat.get("shmem"),
@@ -244,14 +245,16 @@ def read_v2(directory: Path, path: str) -> CgroupMemory:
         inactive_file=stat.get("inactive_file"),
         stat=stat,
         events=_flat(directory, "memory.events", skipped),
-        events_local=_flat(directory, "memory.events.local", skipped),
+        events_local=_flat(directory, "memory.events.local", skipped) if everything else {},
         pressure=_pressure(directory),
         procs=count_procs(procs_text) if procs_text is not None else None,
         skipped=tuple(skipped),
     )
 
 
-def read_v1(directory: Path, path: str, pressure_directory: Path | None = None) -> CgroupMemory:
+def read_v1(
+    directory: Path, path: str, pressure_directory: Path | None = None, everything: bool = True
+) -> CgroupMemory:
     skipped: list[str] = []
     raw_stat = _flat(directory, "memory.stat", skipped)
     # The hierarchical total_* fields count this cgroup and its descendants, as v2's memory.stat does.
@@ -267,7 +270,7 @@ def read_v1(directory: Path, path: str, pressure_directory: Path | None = None) 
     if soft is not None:
         limits["soft"] = soft
     memsw = _value(directory, "memory.memsw.usage_in_bytes")
-    memsw_limit = _value(directory, "memory.memsw.limit_in_bytes", parse_v1_limit)
+    memsw_limit = _value(directory, "memory.memsw.limit_in_bytes", parse_v1_limit) if everything else None
     oom = _flat(directory, "memory.oom_control", skipped)
     events: dict[str, int] = {}
     failcnt = _value(directory, "memory.failcnt")
@@ -275,20 +278,20 @@ def read_v1(directory: Path, path: str, pressure_directory: Path | None = None) 
         events["max"] = failcnt  # times usage hit the limit: v2's "max" event
     if "oom_kill" in oom:  # Linux 4.13+
         events["oom_kill"] = oom["oom_kill"]
-    procs_text = _read(directory, "cgroup.procs")
+    procs_text = _read(directory, "cgroup.procs") if everything else None
     return CgroupMemory(
         path=path,
         unit=unit_of(path),
         version=1,
         current=usage,
-        peak=_value(directory, "memory.max_usage_in_bytes"),
+        peak=_value(directory, "memory.max_usage_in_bytes") if everything else None,
         limits=limits,
         swap=max(0, memsw - usage) if memsw is not None and usage is not None else None,
         swap_limit=max(0, memsw_limit - hard) if memsw_limit is not None and hard is not None else None,
         anon=stat.get("rss"),
         file=stat.get("cache"),
         shmem=stat.get("shmem"),
-        kernel=_value(directory, "memory.kmem.usage_in_bytes"),
+        kernel=_value(directory, "memory.kmem.usage_in_bytes") if everything else None,
         inactive_file=stat.get("inactive_file"),
         stat=stat,
         events=events,
@@ -364,16 +367,16 @@ class Tree:
         unified = next((h for h in found if h.version == 2), None)
         return cls(v1, unified.root if unified is not None else None)
 
-    def read(self, relative: str) -> CgroupMemory:
+    def read(self, relative: str, everything: bool = True) -> CgroupMemory:
         directory = self.memory.root / relative if relative else self.memory.root
         path = "/" + relative
         if self.memory.version == 2:
-            return read_v2(directory, path)
+            return read_v2(directory, path, everything)
         pressure_directory = None
         if self.pressure_root is not None:
             candidate = self.pressure_root / relative if relative else self.pressure_root
             pressure_directory = candidate if candidate.is_dir() else None
-        return read_v1(directory, path, pressure_directory)
+        return read_v1(directory, path, pressure_directory, everything)
 
 
 @dataclass(frozen=True)
