@@ -56,10 +56,10 @@ def start_node_exporter() -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def start_memmond_default() -> tuple[subprocess.Popen, int]:
+def start_memmond_default(extra: list[str]) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--log-target", "stderr"],
+        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--log-target", "stderr", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -92,10 +92,20 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--scrape-interval", default="5s")
+    parser.add_argument(
+        "--no-cgroups",
+        action="store_true",
+        help="memmond without its cgroup walk: exactly the data node_exporter's three collectors serve",
+    )
     args = parser.parse_args()
     assert PROMETHEUS, "install the Debian package prometheus"
 
-    memmonds = [start_memmond_default() for _ in range(args.instances)]
+    extra: list[str] = []
+    if args.no_cgroups:
+        config = Path(tempfile.mkdtemp(prefix="memmond-budget-config-")) / "memmond.yaml"
+        config.write_text("cgroups:\n  enabled: false\n")
+        extra = ["--config", str(config)]
+    memmonds = [start_memmond_default(extra) for _ in range(args.instances)]
     exporters = [start_node_exporter() for _ in range(args.instances)]
     workdir = Path(tempfile.mkdtemp(prefix="memmond-budget-"))
     prometheus_port = free_port()
