@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CURRENT, RunningDaemon
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memmond.sources import kmsg
 
@@ -180,3 +182,19 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
         brief = f'memmond_oom_kills_total{{cgroup="/{second.name}",unit="{second.name}"}}'
         daemon.wait_for(lambda: daemon.metrics().get(brief) == 1, 10, "the brief cgroup's kill")
         assert daemon.metrics().get(f"memmond_oom_kills_total{{{labels}}}") == 1  # not counted twice
+
+
+@given(st.binary(max_size=300))
+def test_kernel_log_records_of_any_bytes_parse_or_are_refused(data: bytes) -> None:
+    record = kmsg.parse_record(data)
+    if record is not None:
+        kill = kmsg.parse_oom_kill(record.message, record.boot_usec)
+        assert kill is None or isinstance(kill.pid, int)  # a result, never an exception
+
+
+@given(st.text(max_size=300))
+def test_oom_lines_of_any_text_parse_or_are_refused(text: str) -> None:
+    kill = kmsg.parse_oom_kill("oom-kill:" + text)
+    if kill is not None:
+        assert isinstance(kill.pid, int) and kill.cgroup
+        assert kmsg.add_sizes(kill, text) is None or kill.pid == kmsg.add_sizes(kill, text).pid  # type: ignore[union-attr]
