@@ -21,7 +21,8 @@ from memmond.config import Config, ConfigError, parse
 from memmond.rules import ruleset
 from memmond.serve.daemon import Daemon, Overrides
 from memmond.serve.exposition import VMSTAT_DEFAULT, Published, gzip_compress
-from memmond.serve.textformat import Encoder, Family, go_float, wants_openmetrics
+from memmond.serve.http import wants_openmetrics
+from memmond.serve.textformat import Encoder, Family, go_float
 from memmond.sources.procfs import ProcFS
 
 SERIES_BUDGET = 250  # default /metrics, before cgroups
@@ -143,8 +144,8 @@ def test_format_negotiation(accept: str | None, openmetrics: bool) -> None:
 
 def test_a_fresh_render_is_the_same_whether_or_not_the_caches_are_warm() -> None:
     pub = published(CURRENT)
-    first = pub.render(None, False)[0]
-    again = dataclasses.replace(pub, _cache={}, _families=None).render(None, False)[0]
+    first = pub.render(False, False)[0]
+    again = dataclasses.replace(pub, _cache={}, _families=None).render(False, False)[0]
     assert first == again
 
 

@@ -30,7 +30,6 @@ from memmond.serve.textformat import (
     Encoder,
     Family,
     Labels,
-    wants_openmetrics,
 )
 from memmond.serve.textformat import counter as _new_counter
 from memmond.serve.textformat import gauge as _new_gauge
@@ -819,9 +818,10 @@ class Published:
             self._families = build_families(self)
         return self._families
 
-    def render(self, accept: str | None, gzip_ok: bool) -> tuple[bytes, str]:
-        """The body and content type for a scrape; built at most once per (format, gzip) per sample."""
-        content_type = OPENMETRICS_CONTENT_TYPE if wants_openmetrics(accept) else TEXT_CONTENT_TYPE
+    def render(self, openmetrics: bool, gzip_ok: bool) -> tuple[bytes, str]:
+        """The body and content type for a scrape (the HTTP layer negotiates both); built at most once
+        per (format, gzip) per sample."""
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         key = (content_type, gzip_ok)
         body = self._cache.get(key)
         if body is None:

@@ -165,21 +165,29 @@ def parse_head(head: bytes) -> Request:
     return Request(method, target, version, headers, keep_alive, has_body)
 
 
+def _weighted(header: str | None) -> list[tuple[str, float]]:
+    """(value, q) for each item of a comma-separated header with q-values (Accept, Accept-Encoding):
+    the value lower-cased without its parameters; q 1 when absent, 0 when unreadable."""
+    items = []
+    for item in (header or "").split(","):
+        value, *params = item.split(";")
+        quality = 1.0
+        for param in params:
+            key, _, number = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        items.append((value.strip().lower(), quality))
+    return items
+
+
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether the client takes gzip: listed (or '*') with a q-value above 0 (RFC 9110, 12.5.3)."""
     explicit: float | None = None
     star: float | None = None
-    for item in accept_encoding.split(","):
-        coding, _, params = item.partition(";")
-        coding = coding.strip().lower()
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value.strip())
-                except ValueError:
-                    quality = 0.0
+    for coding, quality in _weighted(accept_encoding):
         if coding in ("gzip", "x-gzip"):
             explicit = quality
         elif coding == "*":
@@ -187,6 +195,11 @@ def accepts_gzip(accept_encoding: str) -> bool:
     if explicit is not None:
         return explicit > 0
     return star is not None and star > 0
+
+
+def wants_openmetrics(accept: str | None) -> bool:
+    """OpenMetrics when the Accept header lists it with a q-value above 0 (Prometheus asks for it first)."""
+    return any(media == "application/openmetrics-text" and q > 0 for media, q in _weighted(accept))
 
 
 class _HttpDate:
@@ -795,7 +808,7 @@ class HttpServer:
             conn.respond(request, 503, b"no sample yet\n", TEXT)
             return
         gzip_ok = accepts_gzip(request.header("accept-encoding"))
-        body, content_type = published.render(request.header("accept") or None, gzip_ok)
+        body, content_type = published.render(wants_openmetrics(request.header("accept")), gzip_ok)
         conn.respond(request, 200, body, content_type, {"Content-Encoding": "gzip"} if gzip_ok else {})
 
     def _trend(self, conn: _Connection, request: Request, query: str) -> None:

@@ -14,6 +14,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 IDENTIFIER = "memmond"
@@ -51,16 +52,21 @@ def event(level: int, name: str, message: str, /, *args: object, **fields: objec
     log.log(level, message, *args, extra=extra)
 
 
+def event_fields_text(fields: Mapping[str, object]) -> str:
+    """An event's MEMMOND_* fields as 'key=value ...' for a stderr line (the event name itself left out)."""
+    return " ".join(
+        f"{key[len('MEMMOND_') :].lower()}={value}"
+        for key, value in fields.items()
+        if key.startswith("MEMMOND_") and key != "MEMMOND_EVENT"
+    )
+
+
 class StderrFormatter(logging.Formatter):
     """'2026-11-25T04:19:00Z warning memmond: message [key=value ...]'."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
-        fields = " ".join(
-            f"{key[len('MEMMOND_') :].lower()}={value}"
-            for key, value in record.__dict__.items()
-            if key.startswith("MEMMOND_") and key != "MEMMOND_EVENT"
-        )
+        fields = event_fields_text(record.__dict__)
         text = f"{stamp} {record.levelname.lower()} memmond: {record.getMessage()}"
         if fields:
             text += f" [{fields}]"
@@ -168,9 +174,7 @@ class JournalHandler(logging.Handler):
 
 
 def _stderr(message: str, fields: dict[str, str]) -> None:
-    extras = " ".join(
-        f"{k[8:].lower()}={v}" for k, v in fields.items() if k.startswith("MEMMOND_") and k != "MEMMOND_EVENT"
-    )
+    extras = event_fields_text(fields)
     sys.stderr.write(f"memmond: {message}" + (f" [{extras}]" if extras else "") + "\n")
     sys.stderr.flush()
 

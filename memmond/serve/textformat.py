@@ -151,22 +151,3 @@ class Encoder:
         if self.openmetrics:
             append("# EOF\n")
         return "".join(out).encode()
-
-
-def wants_openmetrics(accept: str | None) -> bool:
-    """OpenMetrics when the Accept header lists it with a q-value above 0 (Prometheus asks for it first)."""
-    for media_range in (accept or "").split(","):
-        media_type, *params = media_range.split(";")
-        if media_type.strip().lower() != "application/openmetrics-text":
-            continue
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            return True
-    return False
