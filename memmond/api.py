@@ -232,7 +232,8 @@ class EventMonitor:
     def add_common_conditions(self) -> None:
         """The built-in rule pack (low memory, dirty pages, PSI stalls, OOM kills, ...)."""
         builtin = ruleset.load(config_mod.Config(history_size=self._config.history_size), self._procfs)
-        self._add([rule for rule in builtin.rules if rule.name not in self.conditions])
+        # the per-cgroup rules need the daemon's cgroup walk, which the library does not run
+        self._add([r for r in builtin.rules if r.name not in self.conditions and not r.per_cgroup])
 
     def add_condition(self, name: str, condition: Condition, severity: str = "warning") -> None:
         """A Python callable taking (current stats, previous stats or None) and returning True to fire."""

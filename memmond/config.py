@@ -28,7 +28,8 @@ LOG_TARGETS = ("auto", "journal", "stderr")
 SEVERITIES = ("info", "warning", "critical")
 RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-RESERVED_LABELS = ("rule", "severity")
+RESERVED_LABELS = ("rule", "severity", "cgroup", "unit")
+FOR_EACH = ("cgroup",)  # what a rule can be evaluated once per
 MAX_RULES = 200
 
 
@@ -145,6 +146,7 @@ class RuleConfig:
     severity: str | None = None
     labels: tuple[tuple[str, str], ...] | None = None
     enabled: bool | None = None
+    for_each: str | None = None  # "cgroup": one state machine per watched cgroup
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,7 @@ def _rule_fields(w: _Walker, override: bool) -> dict[str, Callable[[yaml.Node, s
         fields["enabled"] = lambda n, p: w.scalar(n, p, _boolean)
     else:
         fields["name"] = lambda n, p: w.scalar(n, p, _rule_name)
+        fields["for_each"] = lambda n, p: w.scalar(n, p, _one_of(FOR_EACH))
     return fields
 
 
@@ -414,6 +417,7 @@ def _rule(w: _Walker, node: yaml.Node, path: str, override: bool, name: str | No
         severity=values.get("severity"),
         labels=values.get("labels"),
         enabled=values.get("enabled"),
+        for_each=values.get("for_each"),
     )
 
 

@@ -268,6 +268,36 @@ def test_the_daemon_exposes_cgroups_within_the_series_budget(tmp_path: Path) -> 
     assert status == 200 and lint.returncode == 0 and lint.stdout == b"" and lint.stderr == b"", lint
 
 
+def test_a_per_cgroup_rule_fires_in_the_daemon_with_a_series_and_an_event_per_cgroup(tmp_path: Path) -> None:
+    from conftest import CURRENT, RunningDaemon
+
+    rules = tmp_path / "m.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: half_full\n"
+        "    for_each: cgroup\n"
+        "    expr: cgroup_memory > 50% * cgroup_memory_max\n"
+        "    labels: {team: web}\n"
+        "    summary: '{{ unit }} uses {{ cgroup_memory | bytes }}'\n"
+    )
+    with RunningDaemon("--procfs", str(CURRENT), "--cgroupfs", str(V2), "--config", str(rules)) as daemon:
+        metrics = daemon.metrics()
+        stderr = daemon.stderr()
+    # nginx.service holds 430 of 512 MiB, the docker scope 700 MiB of 1 GiB; the others are under half
+    docker = "/system.slice/docker-4c1e1d9b3a2f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a49382716f5e.scope"
+    firing = {key: value for key, value in metrics.items() if key.startswith("memmond_cgroup_rule_active{")}
+    assert firing == {
+        'memmond_cgroup_rule_active{cgroup="/system.slice/nginx.service",rule="half_full",severity="warning",'
+        'team="web",unit="nginx.service"}': 1,
+        f'memmond_cgroup_rule_active{{cgroup="{docker}",rule="half_full",severity="warning",team="web",'
+        f'unit="{docker[14:]}"}}': 1,
+    }
+    assert metrics['memmond_rule_active{rule="half_full",severity="warning",team="web"}'] == 2
+    assert metrics['memmond_rule_events_total{rule="half_full",severity="warning"}'] == 2
+    assert "rule half_full firing for /system.slice/nginx.service: nginx.service uses 430.0 MiB" in stderr
+    assert "cgroup=/system.slice/nginx.service" in stderr and "unit=nginx.service" in stderr
+
+
 def test_full_detail_and_switching_cgroups_off(tmp_path: Path) -> None:
     from conftest import CURRENT, RunningDaemon
 

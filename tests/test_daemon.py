@@ -335,7 +335,7 @@ def test_tunables_are_exported_in_base_units() -> None:
     expire = int(Path("/proc/sys/vm/dirty_expire_centisecs").read_text())
     assert metrics["memmond_vm_dirty_expire_seconds"] == pytest.approx(expire / 100)
     assert metrics["memmond_vm_min_free_bytes"] == int(Path("/proc/sys/vm/min_free_kbytes").read_text()) * 1024
-    assert metrics['memmond_rules_loaded{origin="builtin"}'] == 16
+    assert metrics['memmond_rules_loaded{origin="builtin"}'] == 19
 
 
 # -- systemd notify protocol -----------------------------------------------------------------------------

@@ -31,6 +31,15 @@ def test_readme_builtin_rule_table_is_generated_from_the_pack() -> None:
     )
 
 
+def test_readme_per_cgroup_rule_names_are_generated_from_the_vocabulary() -> None:
+    from memmond.rules.names import cgroup_names_markdown
+
+    match = re.search(r"<!-- cgroup-names:begin -->\n(.*?)\n<!-- cgroup-names:end -->", README, re.S)
+    assert match and match.group(1) == cgroup_names_markdown(), (
+        "README per-cgroup names are stale: regenerate them from memmond.rules.names.cgroup_names_markdown()"
+    )
+
+
 def test_readme_efficiency_formulas_are_generated_from_the_code() -> None:
     match = re.search(r"<!-- efficiency:begin -->\n(.*?)\n<!-- efficiency:end -->", README, re.S)
     assert match and match.group(1) == efficiency.markdown_table(), (

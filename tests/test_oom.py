@@ -113,15 +113,21 @@ class OwnCgroup:
         if memsw.exists():
             memsw.write_text(str(limit))
 
-    def run_allocator(self, megabytes: int) -> int:
-        """A child that moves itself in, then allocates and touches `megabytes`; its exit status."""
-        code = f"import time\nbufs = []\nfor _ in range({megabytes // 16}):\n    bufs.append(bytearray(16 << 20))\n"
+    def start_allocator(self, megabytes: int, hold_seconds: float = 0) -> subprocess.Popen[bytes]:
+        """A child that moves itself in, then allocates and touches `megabytes` (and holds them)."""
+        code = (
+            f"import time\nbufs = []\nfor _ in range({megabytes}):\n    bufs.append(bytearray(1 << 20))\n"
+            f"time.sleep({hold_seconds})\n"
+        )
         procs = str(self.path / "cgroup.procs")
-        child = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-c", code],
             preexec_fn=lambda: Path(procs).write_text(str(os.getpid())),
         )
-        return child.wait(60)
+
+    def run_allocator(self, megabytes: int) -> int:
+        """Allocate and exit; the exit status (-9 when the OOM killer got it)."""
+        return self.start_allocator(megabytes).wait(60)
 
     def remove(self) -> None:
         for _ in range(100):
@@ -151,9 +157,11 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
     tmp_path: Path, test_cgroups: list[OwnCgroup]
 ) -> None:
     config = tmp_path / "m.yaml"
-    config.write_text("interval: 1s\ncgroups:\n  interval: 3s\n")
+    config.write_text(
+        "interval: 1s\ncgroups:\n  interval: 3s\nbuiltin_rules:\n  overrides:\n    cgroup_near_limit: {for: 0s}\n"
+    )
     with RunningDaemon("--config", str(config)) as daemon:
-        first = OwnCgroup(64 * MiB)
+        first = OwnCgroup(128 * MiB)
         test_cgroups.append(first)
         path = f"/{first.name}"
         labels = f'cgroup="{path}",unit="{first.name}"'
@@ -162,8 +170,24 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
         )
         assert (
             daemon.metrics()[f'memmond_cgroup_memory_limit_bytes{{cgroup="{path}",kind="max",unit="{first.name}"}}']
-            == 64 * MiB
+            == 128 * MiB
         )
+        # Near the limit first: 112 MiB held, plus the interpreter (~8 MiB), is over 90 % of 128 MiB
+        holder = first.start_allocator(112, hold_seconds=60)
+
+        def rule(name: str, severity: str) -> str:
+            return (
+                f'memmond_cgroup_rule_active{{cgroup="{path}",rule="{name}",severity="{severity}",unit="{first.name}"}}'
+            )
+
+        try:
+            daemon.wait_for(
+                lambda: daemon.metrics().get(rule("cgroup_near_limit", "warning")) == 1, 15, "near the limit"
+            )
+        finally:
+            holder.kill()
+            holder.wait(10)
+        assert f"rule cgroup_near_limit firing for {path}: {first.name} ({path}) uses" in daemon.stderr()
         assert first.run_allocator(256) == -9  # SIGKILL from the OOM killer
         daemon.wait_for(lambda: daemon.metrics().get(f"memmond_oom_kills_total{{{labels}}}") == 1, 10, "kill counted")
         event = f'memmond_cgroup_memory_events_total{{cgroup="{path}",event="oom_kill",unit="{first.name}"}}'
@@ -172,6 +196,10 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
         assert victim["command"].startswith("python") and victim["constraint"] == "CONSTRAINT_MEMCG"
         assert victim["rss_bytes"] is not None and victim["rss_bytes"] > 32 * MiB
         assert f"oom_cgroup={path}" in daemon.stderr()
+        daemon.wait_for(lambda: daemon.metrics().get(rule("cgroup_oom_kill", "critical")) == 1, 10, "the OOM kill rule")
+        assert f"rule cgroup_oom_kill firing for {path}: The OOM killer killed a process in {first.name}" in (
+            daemon.stderr()
+        )
 
         # A second cgroup lives and dies between two cgroup walks (3 s apart): the walk never sees it,
         # the kernel log still attributes its kill.

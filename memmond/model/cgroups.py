@@ -17,6 +17,7 @@ class CgroupSample:
     dropped: int  # cgroups found but summed into "other"
     found: int  # cgroups the walk found
     seconds: float  # how long the walk took
+    monotonic: float = 0.0  # when the walk started (time.monotonic), the time per-cgroup rules use
 
 
 def _inside(path: str, ancestors: set[str]) -> bool:
@@ -51,4 +52,4 @@ def sample(tree: Tree, selection: Selection, max_cgroups: int, everything: bool 
         dropped_paths = {"/" + relative for _, relative in dropped}
         total = sum(current for current, relative in dropped if not _inside("/" + relative, dropped_paths))
         cgroups.append(CgroupMemory(path=OTHER, unit="", version=tree.memory.version, current=total))
-    return CgroupSample(tuple(cgroups), len(dropped), len(ranked) + 1, time.monotonic() - started)
+    return CgroupSample(tuple(cgroups), len(dropped), len(ranked) + 1, time.monotonic() - started, started)

@@ -149,12 +149,43 @@ def builtin_rules(history_seconds: float) -> list[dict[str, str]]:
             "summary": "Anonymous + unreclaimable slab memory climbed steadily by {{ value | bytes }}/s over "
             f"the last {span_text}: a leak is likely",
         },
+        # -- per cgroup (for_each: cgroup): which service, not just the machine ---------------------------
+        {
+            "name": "cgroup_near_limit",
+            "for_each": "cgroup",
+            "expr": "cgroup_memory > 90% * cgroup_memory_max",
+            "clear": "cgroup_memory < 85% * cgroup_memory_max",
+            "for": "1m",
+            "severity": "warning",
+            "summary": "{{ unit }} ({{ cgroup }}) uses {{ cgroup_memory | bytes }} of its "
+            "{{ cgroup_memory_max | bytes }} limit; past it the kernel reclaims its cache, then OOM-kills inside it",
+        },
+        {
+            "name": "cgroup_oom_kill",
+            "for_each": "cgroup",
+            "expr": "rate(cgroup_oom_kill) > 0",
+            "keep_firing_for": "5m",
+            "severity": "critical",
+            "summary": "The OOM killer killed a process in {{ unit }} ({{ cgroup }}): {{ cgroup_oom_kill | number }} "
+            "kills so far",
+        },
+        {
+            "name": "cgroup_memory_stall",
+            "for_each": "cgroup",
+            "expr": "cgroup_psi_some_avg10 > 10%",
+            "clear": "cgroup_psi_some_avg10 < 5%",
+            "for": "1m",
+            "severity": "warning",
+            "summary": "Tasks of {{ unit }} ({{ cgroup }}) stalled on memory "
+            "{{ cgroup_psi_some_avg10 | percent }} of the last 10 s (PSI some)",
+        },
     ]
 
 
 def markdown_table(history_seconds: float = 1000.0) -> str:
     """The README's table of built-in rules, generated so it cannot drift from the pack."""
     lines = ["| rule | fires when | for | resolves | severity |", "| --- | --- | --- | --- | --- |"]
+    # A per-cgroup rule says so in its first column: one state, one event, per cgroup.
     for rule in builtin_rules(history_seconds):
         resolves = (
             f"`{rule['clear']}`"
@@ -162,7 +193,8 @@ def markdown_table(history_seconds: float = 1000.0) -> str:
             else (f"false for {rule['keep_firing_for']}" if "keep_firing_for" in rule else "when false")
         )
         expr = rule["expr"].replace("|", "\\|")
-        lines.append(f"| `{rule['name']}` | `{expr}` | {rule.get('for', '-')} | {resolves} | {rule['severity']} |")
+        name = f"`{rule['name']}` (each cgroup)" if rule.get("for_each") == "cgroup" else f"`{rule['name']}`"
+        lines.append(f"| {name} | `{expr}` | {rule.get('for', '-')} | {resolves} | {rule['severity']} |")
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from memmond.format import SIZE_UNITS
 from memmond.model.snapshot import Snapshot
 from memmond.rules.names import Series, Vocabulary
+from memmond.sources.cgroup import CgroupMemory
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_NODES = 400
@@ -55,21 +56,29 @@ class SeriesWindow:
     A window query is a bisect and two slices, and the reductions over it (min, max, sums) run in C:
     re-reading 1000 values out of 1000 snapshots at every sample cost ~0.4 ms per long-window rule."""
 
-    __slots__ = ("last_seen", "maxlen", "times", "values")
+    __slots__ = ("first_seen", "last_seen", "maxlen", "times", "values")
 
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
         self.times = array("d")
         self.values = array("d")
+        self.first_seen: float | None = None  # time of the first sample fed, with or without a value
         self.last_seen: float | None = None  # time of the last sample fed, with or without a value
 
     def feed(self, snapshots: Iterable[Snapshot], get: Callable[[Snapshot], float | None]) -> None:
         for snap in snapshots:
-            value = get(snap)
-            if value is not None:
-                self.times.append(snap.monotonic)
-                self.values.append(float(value))
-            self.last_seen = snap.monotonic
+            self.add(snap.monotonic, get(snap))
+        self.trim()
+
+    def add(self, when: float, value: float | None) -> None:
+        if value is not None:
+            self.times.append(when)
+            self.values.append(float(value))
+        if self.first_seen is None:
+            self.first_seen = when
+        self.last_seen = when
+
+    def trim(self) -> None:
         excess = len(self.times) - self.maxlen
         if excess > 0:
             del self.times[:excess]
@@ -82,7 +91,8 @@ class SeriesWindow:
 
 class EvalContext:
     """What an expression sees: the history (oldest first, newest = now) and the sampling interval, plus
-    the rolling windows the engine keeps for the series its rules look back on."""
+    the rolling windows the engine keeps for the series its rules look back on. A rule with `for_each:
+    cgroup` is evaluated once per cgroup: `cgroup` is the one in hand, `cgroup_windows` its own windows."""
 
     def __init__(
         self,
@@ -97,9 +107,13 @@ class EvalContext:
         self.interval = interval_seconds
         self.windows = windows or {}
         self.first_compare_value: float | None = None
+        self.cgroup: CgroupMemory | None = None
+        self.cgroup_time = 0.0
+        self.cgroup_interval = interval_seconds
+        self.cgroup_windows: dict[Series, SeriesWindow] = {}
 
     def current(self, series: Series) -> float:
-        value = series.get(self.now)
+        value = series.get(self.cgroup if series.per_cgroup else self.now)
         if value is None:
             raise NoData(series.name)
         return float(value)
@@ -110,6 +124,8 @@ class EvalContext:
 
         No data until the history covers the window: "writeback stayed above zero for 2 minutes" must not
         fire on the first two seconds of samples after a start."""
+        if series.per_cgroup:
+            return self._cgroup_window(series, seconds)
         start = self.now.monotonic - seconds
         if self.history[0].monotonic > start + self.interval / 2:
             raise NoData(f"the history does not reach back {seconds:g}s yet")
@@ -130,6 +146,30 @@ class EvalContext:
         values.reverse()
         return times, values
 
+    def _cgroup_window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
+        """The same over the cgroup's own samples (the cgroup walk's interval); a cgroup that appeared
+        later than the window's start has no data yet."""
+        rolling = self.cgroup_windows.get(series)
+        start = self.cgroup_time - seconds
+        if rolling is None or rolling.first_seen is None or rolling.first_seen > start + self.cgroup_interval / 2:
+            raise NoData(f"the cgroup's history does not reach back {seconds:g}s yet")
+        return rolling.since(start - self.cgroup_interval / 2)
+
+    def last_step(self, series: Series) -> Points:
+        """The previous and the current sample of a series: rate() without a window."""
+        if series.per_cgroup:
+            rolling = self.cgroup_windows.get(series)
+            if rolling is None or len(rolling.times) < 2 or rolling.times[-1] != self.cgroup_time:
+                raise NoData(f"rate: need two samples of {series.name}")
+            return rolling.times[-2:], rolling.values[-2:]
+        history = self.history
+        if len(history) < 2:
+            raise NoData("rate: need two samples")
+        before, now = series.get(history[-2]), series.get(history[-1])
+        if before is None or now is None:
+            raise NoData(series.name)
+        return (history[-2].monotonic, history[-1].monotonic), (float(before), float(now))
+
 
 Evaluator = Callable[[EvalContext], float]
 
@@ -143,6 +183,8 @@ class Expression:
     """Seconds of history the expression reaches back (0 when it needs only the current sample)."""
     window_series: tuple[Series, ...] = ()
     """The series its window functions look back on; the engine keeps a SeriesWindow for each."""
+    per_cgroup: bool = False
+    """It uses a cgroup_* name: evaluated once per cgroup (a rule with `for_each: cgroup`)."""
 
 
 # -- window functions -----------------------------------------------------------------------------------
@@ -260,6 +302,7 @@ class _Compiler:
         self.vocabulary = vocabulary
         self.original_column = original_column
         self.names: set[str] = set()
+        self.per_cgroup = False
         self.window_series: list[Series] = []
         self.longest_window = 0.0
         self.nodes = 0
@@ -297,6 +340,7 @@ class _Compiler:
         if series is None:
             raise self.fail(node, self.vocabulary.explain_unknown(node.id))
         self.names.add(node.id)
+        self.per_cgroup = self.per_cgroup or series.per_cgroup
         return series
 
     def _series_expression(self, node: ast.AST) -> Series:
@@ -318,16 +362,22 @@ class _Compiler:
                 inner.kind,
                 inner.counter,
                 lambda snap: None if (v := inner.get(snap)) is None else sign * v,
+                inner.per_cgroup,
             )
         if isinstance(node, ast.BinOp) and type(node.op) in (*_ARITH, ast.Div):
             left, right = self._series_expression(node.left), self._series_expression(node.right)
+            if left.per_cgroup != right.per_cgroup and "constant" not in (left.kind, right.kind):
+                raise self.fail(
+                    node, "a window function looks back on one kind of series: cgroup_* names, or machine-wide ones"
+                )
             op = _ARITH.get(type(node.op)) or (lambda a, b: a / b if b else None)
 
             def get(snap: Snapshot) -> float | None:
                 a, b = left.get(snap), right.get(snap)
                 return None if a is None or b is None else op(a, b)
 
-            return Series(ast.unparse(node), "expression", left.counter and right.counter, get)
+            per_cgroup = left.per_cgroup or right.per_cgroup
+            return Series(ast.unparse(node), "expression", left.counter and right.counter, get, per_cgroup)
         raise self.fail(node, "a window function takes a name, or names and numbers joined by + - * /")
 
     def _Name(self, node: ast.Name) -> Evaluator:
@@ -427,18 +477,10 @@ class _Compiler:
                 raise self.fail(arg, f"the window of {name}() must be longer than 0s")
             self.longest_window = max(self.longest_window, window)
             self.window_series.append(series)
+        elif series.per_cgroup:
+            self.window_series.append(series)  # a cgroup's previous sample lives only in its window
         if name == "rate" and window is None:
-
-            def last_step(ctx: EvalContext) -> float:
-                history = ctx.history
-                if len(history) < 2:
-                    raise NoData("rate: need two samples")
-                before, now = series.get(history[-2]), series.get(history[-1])
-                if before is None or now is None:
-                    raise NoData(series.name)
-                return _rate(((history[-2].monotonic, history[-1].monotonic), (float(before), float(now))))
-
-            return last_step
+            return lambda ctx: _rate(ctx.last_step(series))
         seconds = window or 0.0
         return lambda ctx: implementation(ctx.window(series, seconds))
 
@@ -476,5 +518,10 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
     except RecursionError:
         raise ExpressionError("not a valid expression: nested too deeply") from None
     return Expression(
-        text.strip(), evaluate, frozenset(compiler.names), compiler.longest_window, tuple(compiler.window_series)
+        text.strip(),
+        evaluate,
+        frozenset(compiler.names),
+        compiler.longest_window,
+        tuple(compiler.window_series),
+        compiler.per_cgroup,
     )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.sources import pressure, vmtunables
+from memmond.sources.cgroup import CgroupMemory
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import OLD_NAMES, is_counter, lookup
 
@@ -27,9 +29,10 @@ _KNOWN_ELSEWHERE = {
 @dataclass(frozen=True)
 class Series:
     name: str
-    kind: str  # meminfo, derived, pressure, vmstat, tunable
+    kind: str  # meminfo, derived, pressure, vmstat, tunable, cgroup
     counter: bool
-    get: Callable[[Snapshot], float | None]
+    get: Callable[[Any], float | None]  # of a Snapshot; of a CgroupMemory when per_cgroup
+    per_cgroup: bool = False
 
 
 def _meminfo_getter(field: str) -> Callable[[Snapshot], float | None]:
@@ -52,6 +55,71 @@ def _psi_getter(kind: str, window: str | None) -> Callable[[Snapshot], float | N
         return line.total_seconds if window is None else line.avg(window)
 
     return get
+
+
+def _cgroup_psi_getter(kind: str, window: str | None) -> Callable[[CgroupMemory], float | None]:
+    def get(cgroup: CgroupMemory) -> float | None:
+        line = cgroup.pressure.line(kind) if cgroup.pressure is not None else None
+        if line is None:
+            return None
+        return line.total_seconds if window is None else line.avg(window)
+
+    return get
+
+
+def _cgroup_event_getter(event: str) -> Callable[[CgroupMemory], float | None]:
+    return lambda cgroup: cgroup.events.get(event)
+
+
+def _cgroup_limit_getter(kind: str) -> Callable[[CgroupMemory], float | None]:
+    return lambda cgroup: cgroup.limits.get(kind)
+
+
+# Per-cgroup names, for rules with `for_each: cgroup`: (name, counter, getter, what it holds). The same on
+# every host, so a rule compiles whether or not this machine has cgroups yet; a figure a cgroup lacks (no
+# limit, no PSI on cgroup v1 alone) is "no data", which never fires a rule.
+CGROUP_SERIES: tuple[tuple[str, bool, Callable[[CgroupMemory], float | None], str], ...] = (
+    ("cgroup_memory", False, lambda c: c.current, "memory.current / memory.usage_in_bytes"),
+    ("cgroup_memory_peak", False, lambda c: c.peak, "memory.peak / memory.max_usage_in_bytes"),
+    ("cgroup_memory_max", False, _cgroup_limit_getter("max"), "the hard limit (no data when unlimited)"),
+    ("cgroup_memory_high", False, _cgroup_limit_getter("high"), "memory.high (no data when unlimited)"),
+    ("cgroup_working_set", False, lambda c: c.working_set, "current - inactive_file"),
+    ("cgroup_anon", False, lambda c: c.anon, "anonymous memory"),
+    ("cgroup_file", False, lambda c: c.file, "page cache"),
+    ("cgroup_shmem", False, lambda c: c.shmem, "shared memory and tmpfs"),
+    ("cgroup_kernel", False, lambda c: c.kernel, "kernel memory"),
+    ("cgroup_swap", False, lambda c: c.swap, "swap in use"),
+    ("cgroup_procs", False, lambda c: c.procs, "processes in the cgroup"),
+    ("cgroup_oom_kill", True, _cgroup_event_getter("oom_kill"), "OOM kills (memory.events / oom_control)"),
+    ("cgroup_memory_events_max", True, _cgroup_event_getter("max"), "times usage hit the limit"),
+    ("cgroup_memory_events_high", True, _cgroup_event_getter("high"), "times usage went over memory.high"),
+    *(
+        (
+            f"cgroup_psi_{kind}_avg{window}",
+            False,
+            _cgroup_psi_getter(kind, window),
+            f"memory.pressure {kind}, {window} s average (ratio)",
+        )
+        for kind in pressure.KINDS
+        for window in pressure.WINDOWS
+    ),
+    *(
+        (
+            f"cgroup_psi_{kind}_total",
+            True,
+            _cgroup_psi_getter(kind, None),
+            f"memory.pressure {kind}, total stall (seconds)",
+        )
+        for kind in pressure.KINDS
+    ),
+)
+
+
+def cgroup_names_markdown() -> str:
+    """The README's rows of per-cgroup names, generated so they cannot drift from the vocabulary."""
+    return "\n".join(
+        f"| `{name}` | {what}{' (counter)' if counter else ''} |" for name, counter, _, what in CGROUP_SERIES
+    )
 
 
 def _constant(value: float) -> Callable[[Snapshot], float | None]:
@@ -102,6 +170,8 @@ class Vocabulary:
                 add(name, "tunable", False, _constant(float(tunables[knob])))
             else:
                 unavailable[name] = f"/proc/sys/vm/{knob} could not be read"
+        for name, counter, get, _what in CGROUP_SERIES:
+            series[name] = Series(name, "cgroup", counter, get, per_cgroup=True)
         for name, why in _KNOWN_ELSEWHERE.items():
             if name not in series:
                 unavailable.setdefault(name, f"not on this kernel: {why}")

@@ -55,11 +55,11 @@ def _expression(located: Located, vocabulary: Vocabulary, config: Config, builti
     return expression
 
 
-def _template(located: Located | None, vocabulary: Vocabulary, builtin: bool) -> Template | None:
+def _template(located: Located | None, vocabulary: Vocabulary, builtin: bool, per_cgroup: bool) -> Template | None:
     if located is None:
         return None
     try:
-        return compile_template(located.text, vocabulary)
+        return compile_template(located.text, vocabulary, per_cgroup)
     except TemplateError as exc:
         if builtin:
             raise _Unusable(str(exc)) from None
@@ -87,6 +87,7 @@ def _builtin_config(definition: dict[str, str]) -> RuleConfig:
         if "keep_firing_for" in definition
         else None,
         severity=definition.get("severity"),
+        for_each=definition.get("for_each"),
     )
 
 
@@ -103,7 +104,8 @@ def _merge(base: RuleConfig, override: RuleConfig) -> tuple[RuleConfig, set[str]
         merged["keep_firing_for_seconds"] = None
     if "keep_firing_for_seconds" in written and "clear" not in written:
         merged["clear"] = None
-    return RuleConfig(path=base.path, where=override.where, name=base.name, **merged), written
+    merged_rule = RuleConfig(path=base.path, where=override.where, name=base.name, for_each=base.for_each, **merged)
+    return merged_rule, written
 
 
 def _compile(
@@ -116,9 +118,22 @@ def _compile(
         return origin == "builtin" and (written is None or key not in written)
 
     assert rule.expr is not None and rule.name is not None
+    per_cgroup = rule.for_each == "cgroup"
     expr = _expression(rule.expr, vocabulary, config, builtin_field("expr"))
     clear = _expression(rule.clear, vocabulary, config, builtin_field("clear")) if rule.clear else None
-    summary = _template(rule.summary, vocabulary, builtin_field("summary"))
+    if per_cgroup and not expr.per_cgroup:
+        raise ExpressionError(
+            f"{rule.expr.where}: {rule.expr.path}: a rule with 'for_each: cgroup' looks at each cgroup: use a "
+            "cgroup_* name (cgroup_memory, cgroup_memory_max, cgroup_psi_some_avg10, ...)"
+        )
+    for located, expression in ((rule.expr, expr), (rule.clear, clear)):
+        if located is not None and expression is not None and expression.per_cgroup and not per_cgroup:
+            used = sorted(n for n in expression.names if vocabulary.series[n].per_cgroup)
+            raise ExpressionError(
+                f"{located.where}: {located.path}: {', '.join(used)} is a value of each cgroup: add "
+                "'for_each: cgroup' to the rule"
+            )
+    summary = _template(rule.summary, vocabulary, builtin_field("summary"), per_cgroup)
     return Rule(
         name=rule.name,
         expr=expr,
@@ -129,6 +144,7 @@ def _compile(
         labels=rule.labels or (),
         summary=summary,
         origin=origin,
+        for_each=rule.for_each,
     )
 
 
@@ -157,6 +173,9 @@ def build(config: Config, vocabulary: Vocabulary, tunables: dict[str, int] | Non
                     skipped[name] = "disabled in the config"
                     continue
                 base, written = _merge(base, override)
+            if base.for_each == "cgroup" and not config.cgroups.enabled:
+                skipped[name] = "cgroups are disabled in the config (cgroups.enabled)"
+                continue
             try:
                 rules.append(_compile(base, vocabulary, config, "builtin", written))
                 active_builtins.add(name)
@@ -171,6 +190,9 @@ def build(config: Config, vocabulary: Vocabulary, tunables: dict[str, int] | Non
                 f"{rule.where}: {rule.path}.name: {rule.name!r} is a built-in rule; change it under "
                 f"builtin_rules.overrides.{rule.name}, or disable it there with 'enabled: false'"
             )
+            continue
+        if rule.for_each == "cgroup" and not config.cgroups.enabled:
+            problems.append(f"{rule.where}: {rule.path}.for_each: needs cgroups (set cgroups.enabled: true)")
             continue
         try:
             rules.append(_compile(rule, vocabulary, config, "config"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from memmond import format as fmt
 from memmond.model.snapshot import Snapshot
 from memmond.rules.names import Vocabulary
+from memmond.sources.cgroup import CgroupMemory
 
 _FIELD = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
@@ -34,24 +35,48 @@ class Template:
     text: str
     parts: tuple[tuple[str, str | None, str], ...]  # (literal before, name or None, filter)
 
-    def render(self, snap: Snapshot, vocabulary: Vocabulary, value: float | None) -> str:
+    def render(
+        self, snap: Snapshot, vocabulary: Vocabulary, value: float | None, cgroup: CgroupMemory | None = None
+    ) -> str:
         out = []
         for literal, name, filter_name in self.parts:
             out.append(literal)
             if name is None:
                 continue
-            number = value if name == "value" else vocabulary.series[name].get(snap)
+            if name in CGROUP_TEXT:
+                text = (cgroup.path if name == "cgroup" else cgroup.unit) if cgroup is not None else "n/a"
+                out.append(text or "-")
+                continue
+            if name == "value":
+                number = value
+            else:
+                series = vocabulary.series[name]
+                source = cgroup if series.per_cgroup else snap
+                number = None if source is None else series.get(source)
             out.append("n/a" if number is None else FILTERS[filter_name](float(number)))
         return "".join(out)
 
 
-def compile_template(text: str, vocabulary: Vocabulary) -> Template:
+# Texts a per-cgroup rule's summary may name: the cgroup's path and its systemd unit.
+CGROUP_TEXT = ("cgroup", "unit")
+
+
+def compile_template(text: str, vocabulary: Vocabulary, per_cgroup: bool = False) -> Template:
+    """Checked against the vocabulary; a per-cgroup rule's summary may also name {{ cgroup }} and
+    {{ unit }} and the cgroup_* values, a machine-wide rule's may not (it has no cgroup to take them from)."""
     parts: list[tuple[str, str | None, str]] = []
     last = 0
     for match in _FIELD.finditer(text):
         inside = match.group(1)
         name, _, filter_name = (piece.strip() for piece in inside.partition("|"))
         filter_name = filter_name or "number"
+        if name in CGROUP_TEXT or (name in vocabulary.series and vocabulary.series[name].per_cgroup):
+            if not per_cgroup:
+                raise TemplateError(f"{{{{ {inside} }}}}: only a rule with 'for_each: cgroup' has a cgroup to name")
+            if name in CGROUP_TEXT:
+                parts.append((text[last : match.start()], name, ""))
+                last = match.end()
+                continue
         if name != "value" and name not in vocabulary.series:
             raise TemplateError(f"{{{{ {inside} }}}}: {vocabulary.explain_unknown(name)}")
         if filter_name not in FILTERS:

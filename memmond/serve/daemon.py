@@ -130,7 +130,7 @@ class Daemon:
         self._kernel_log: KernelLog | None = None
         self._oom_kills: dict[tuple[str, str], int] = {}  # (cgroup, unit) -> kills seen in the kernel log
         self._oom_recent: collections.deque[dict[str, object]] = collections.deque(maxlen=OOM_KEPT)
-        self._statuses_key: tuple[tuple[str, int], ...] = ()
+        self._statuses_key: object = ()
         self._sample_timer: Timer | None = None
         self._next_due = 0.0
         self._down_sources: set[str] = set()
@@ -161,7 +161,10 @@ class Daemon:
         self.extremes.add(snap)
         self.stats.observe(snap)
         self._log_source_changes(snap)
-        for transition in self.engine.evaluate(self.history.samples, self.config.interval_seconds):
+        transitions = self.engine.evaluate(
+            self.history.samples, self.config.interval_seconds, self._cgroups, self._cgroup_interval()
+        )
+        for transition in transitions:
             self._log_transition(transition)
         change = self.tracker.update(snap)
         if change is not None:
@@ -208,6 +211,9 @@ class Daemon:
         )
         return snap
 
+    def _cgroup_interval(self) -> float:
+        return max(1.0, self.config.cgroups.interval_seconds or self.config.interval_seconds)
+
     def sample_cgroups(self, now: float) -> None:
         """The cgroup walk, at its own interval (default: every sample, at least 1 s apart); the next
         sample publishes it."""
@@ -217,7 +223,7 @@ class Daemon:
             return
         if now < self._next_cgroups:
             return
-        self._next_cgroups = now + max(1.0, settings.interval_seconds or self.config.interval_seconds)
+        self._next_cgroups = now + self._cgroup_interval()
         if not self._cgroup_tree_found:
             self._cgroup_tree_found = True
             self._cgroup_tree = cgroup_source.discover(self.procfs, self.cgroup_roots)
@@ -285,14 +291,27 @@ class Daemon:
     def _rule_statuses(self) -> tuple[RuleStatus, ...]:
         """A copy of the engine's rule states, made again only when one changed (rarely: a sample in
         a thousand), not sixteen new objects every sample."""
-        states = self.engine.states
-        key = tuple((state.state, state.events_total) for state in states.values())
+        engine = self.engine
+        states = engine.states
+        key = (
+            tuple((state.state, state.events_total) for state in states.values()),
+            tuple(tuple(engine.firing_cgroups(name)) for name in engine.cgroup_states),
+        )
         if self._statuses is not None and key == self._statuses_key:
             return self._statuses
         self._statuses_key = key
         self._statuses = tuple(
-            RuleStatus(r.name, r.severity, r.origin, r.labels, states[r.name].state, states[r.name].events_total)
-            for r in self.engine.rules
+            RuleStatus(
+                r.name,
+                r.severity,
+                r.origin,
+                r.labels,
+                states[r.name].state,
+                states[r.name].events_total,
+                r.per_cgroup,
+                tuple(engine.firing_cgroups(r.name)) if r.per_cgroup else (),
+            )
+            for r in engine.rules
         )
         return self._statuses
 
@@ -305,12 +324,15 @@ class Daemon:
         else:
             level = logging.DEBUG
         labels = {f"label_{key}": value for key, value in rule.labels}
+        if transition.cgroup:
+            labels.update(cgroup=transition.cgroup, unit=transition.unit)
         logs.event(
             level,
             f"rule_{transition.state}",
-            "rule %s %s: %s",
+            "rule %s %s%s: %s",
             rule.name,
             transition.state,
+            f" for {transition.cgroup}" if transition.cgroup else "",
             transition.summary,
             rule=rule.name,
             state=transition.state,

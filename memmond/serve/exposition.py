@@ -208,13 +208,20 @@ def _spec_list() -> list[MetricSpec]:
         MetricSpec(
             "memmond_rule_active",
             "gauge",
-            "1 while the rule fires. Carries the rule's own labels from the config too.",
+            "1 while the rule fires; for a rule evaluated for each cgroup, the number of cgroups it fires for. "
+            "Carries the rule's own labels from the config too.",
             ("rule", "severity"),
+        ),
+        MetricSpec(
+            "memmond_cgroup_rule_active",
+            "gauge",
+            "1 for each cgroup a for_each: cgroup rule fires for; present only while it fires (as ALERTS).",
+            ("rule", "severity", "cgroup", "unit"),
         ),
         MetricSpec(
             "memmond_rule_events_total",
             "counter",
-            "Times the rule started firing since memmond started.",
+            "Times the rule started firing since memmond started (for each cgroup: summed over cgroups).",
             ("rule", "severity"),
         ),
         MetricSpec(
@@ -575,15 +582,22 @@ def _self_families(pub: Published) -> Iterator[Family]:
 
 def _rule_families(pub: Published) -> Iterator[Family]:
     active = _gauge("memmond_rule_active")
+    cgroup_active = _gauge("memmond_cgroup_rule_active")
     events = _counter("memmond_rule_events_total")
     loaded = _gauge("memmond_rules_loaded")
     for rule in pub.rules:
-        labels = tuple(sorted({"rule": rule.name, "severity": rule.severity, **dict(rule.labels)}.items()))
-        active.add(1.0 if rule.state == "firing" else 0.0, labels)
+        own = {"rule": rule.name, "severity": rule.severity, **dict(rule.labels)}
+        labels = tuple(sorted(own.items()))
+        if rule.per_cgroup:
+            active.add(float(len(rule.firing)), labels)
+            for cgroup, unit in rule.firing:
+                cgroup_active.add(1.0, tuple(sorted({**own, "cgroup": cgroup, "unit": unit}.items())))
+        else:
+            active.add(1.0 if rule.state == "firing" else 0.0, labels)
         events.add(rule.events_total, (("rule", rule.name), ("severity", rule.severity)), "_total")
     for origin in ("builtin", "config"):
         loaded.add(sum(1 for rule in pub.rules if rule.origin == origin), (("origin", origin),))
-    yield from (active, events, loaded)
+    yield from (active, cgroup_active, events, loaded)
 
     level = _gauge("memmond_pressure_level")
     changes = _counter("memmond_pressure_level_changes_total")
@@ -781,6 +795,8 @@ class RuleStatus:
     labels: tuple[tuple[str, str], ...]
     state: str
     events_total: int
+    per_cgroup: bool = False
+    firing: tuple[tuple[str, str], ...] = ()  # (cgroup, unit) a per-cgroup rule fires for
 
 
 @dataclass
