@@ -18,7 +18,7 @@ cd "$repo"
 # systemd-python compiles against libsystemd; promtool (package prometheus) checks our exposition.
 apt_packages=(libsystemd-dev pkg-config gcc python3-dev python3-venv)
 if [ "$want_test" = 1 ]; then
-    apt_packages+=(prometheus prometheus-alertmanager systemd systemd-container debootstrap openssl)
+    apt_packages+=(prometheus prometheus-alertmanager systemd systemd-container systemd-journal-remote debootstrap openssl)
 fi
 
 missing=()

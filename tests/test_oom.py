@@ -82,10 +82,55 @@ def test_kills_from_the_kernel_log_are_counted_served_and_logged(tmp_path: Path)
 
 
 def test_an_unreadable_kernel_log_is_said_once_and_costs_nothing_else(tmp_path: Path) -> None:
-    with RunningDaemon("--procfs", str(CURRENT), "--kmsg", str(tmp_path / "missing")) as daemon:
+    missing = ("--kmsg", str(tmp_path / "missing"), "--journal", str(tmp_path / "no-journal"))
+    with RunningDaemon("--procfs", str(CURRENT), *missing) as daemon:
         assert daemon.metrics()["memmond_oom_victims_readable"] == 0
         assert json.loads(daemon.get("/api/v1/oom")[2]) == {"victims_readable": False, "kills": []}
     assert daemon.stderr().count("OOM victims are not available") == 1
+    assert f"cannot open {tmp_path / 'missing'}" in daemon.stderr()
+    assert f"no journal directory {tmp_path / 'no-journal'}" in daemon.stderr()
+
+
+JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
+
+
+def append_to_journal(directory: Path, *kernel_lines: str) -> None:
+    """Kernel messages into a real journal file, as journald stores what it reads from /dev/kmsg
+    (_TRANSPORT=kernel), written by systemd-journal-remote from the journal export format."""
+    assert JOURNAL_REMOTE.exists(), "systemd-journal-remote is not installed (packaging/dev-setup.sh installs it)"
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
+    entries = []
+    for number, line in enumerate(kernel_lines):
+        now = time.time_ns() // 1000 + number
+        entries.append(
+            f"__REALTIME_TIMESTAMP={now}\n__MONOTONIC_TIMESTAMP={time.monotonic_ns() // 1000}\n_BOOT_ID={boot}\n"
+            f"_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n_SOURCE_MONOTONIC_TIMESTAMP=1000\nMESSAGE={line}\n\n"
+        )
+    subprocess.run(
+        [str(JOURNAL_REMOTE), f"--output={directory / 'remote.journal'}", "-"],
+        input="".join(entries).encode(),
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def test_oom_victims_come_from_the_journal_when_the_kernel_log_is_not_readable(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    old = OOM_LINE.replace("memmond-test-capture.scope", "old.service").replace("32548", "11")
+    append_to_journal(journal, old, "eth0: link up")  # before the start: counted by whoever ran then
+    not_readable = ("--kmsg", str(tmp_path / "missing"), "--journal", str(journal))
+    with RunningDaemon("--procfs", str(CURRENT), *not_readable) as daemon:
+        assert f"OOM victims from the kernel's messages in {journal}" in daemon.stderr()
+        assert daemon.metrics()["memmond_oom_victims_readable"] == 1
+        append_to_journal(journal, "usb 1-1: new device", OOM_LINE, KILLED_LINE)
+        scope = 'memmond_oom_kills_total{cgroup="/memmond-test-capture.scope",unit="memmond-test-capture.scope"}'
+        daemon.wait_for(lambda: daemon.metrics().get(scope) == 1, 10, "the kill from the journal")
+        kills = json.loads(daemon.get("/api/v1/oom")[2])["kills"]
+        assert [(k["pid"], k["command"], k["rss_bytes"]) for k in kills] == [(32548, "python3", (65280 + 6620) * 1024)]
+        assert not any("old.service" in key for key in daemon.metrics())
+        daemon.wait_for(lambda: "OOM killer killed python3 (pid 32548)" in daemon.stderr(), 5, "the event")
 
 
 # -- real OOM kills -----------------------------------------------------------------------------------------

@@ -215,6 +215,8 @@ def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
 
     container.wait(f"/metrics on 127.0.0.1:{port}", scraped, 15)
     assert _metric(port, "memmond_sample_interval_seconds") == 0.5
+    # no CAP_SYSLOG for /dev/kmsg, but the systemd-journal group: OOM victims from the journal
+    assert _metric(port, "memmond_oom_victims_readable") == 1
 
     entries = [
         json.loads(line) for line in container.sh("journalctl -u memmond -o json --no-pager").stdout.splitlines()

@@ -204,7 +204,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     logs.setup(cfg.log_level, cfg.log_target)
     kmsg = None if args.kmsg == "none" else args.kmsg
-    return Daemon(cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs, kmsg).run()
+    journal = None if args.journal == "none" else args.journal
+    return Daemon(
+        cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs, kmsg, journal
+    ).run()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -612,6 +615,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="/dev/kmsg",
         metavar="PATH",
         help="kernel log to read OOM victims from (default /dev/kmsg; 'none': do not read it)",
+    )
+    run.add_argument(
+        "--journal",
+        default="auto",
+        metavar="auto|DIR|none",
+        help="where else OOM victims come from when the kernel log is not readable: the journal's kernel "
+        "messages ('auto': the system journal, needs the systemd-journal group; DIR: the journal files in DIR; "
+        "'none': not at all)",
     )
     run.add_argument("--log-level", choices=config_mod.LOG_LEVELS, help="overrides the config's logging.level")
     run.add_argument("--log-target", choices=config_mod.LOG_TARGETS, help="overrides the config's logging.target")

@@ -113,7 +113,8 @@ class EvalContext:
         self.cgroup_windows: dict[Series, SeriesWindow] = {}
 
     def current(self, series: Series) -> float:
-        value = series.get(self.cgroup if series.per_cgroup else self.now)
+        source = self.cgroup if series.per_cgroup else self.now
+        value = None if source is None else series.get(source)  # no cgroup in hand: no data
         if value is None:
             raise NoData(series.name)
         return float(value)

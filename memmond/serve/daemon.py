@@ -31,7 +31,7 @@ from memmond.rules.levels import PressureTracker
 from memmond.serve import logs
 from memmond.serve.exposition import Published, RuleStatus, SelfStats
 from memmond.serve.http import HttpServer
-from memmond.serve.kernellog import KernelLog
+from memmond.serve.kernellog import JournalKernelLog, KernelLog
 from memmond.serve.loop import Loop, Timer
 from memmond.serve.notify import Notifier
 from memmond.sources import cgroup as cgroup_source
@@ -101,6 +101,7 @@ class Daemon:
         web_config_path: str | None = None,
         cgroup_roots: list[str] | None = None,
         kmsg_path: str | None = "/dev/kmsg",
+        journal: str | None = "auto",
     ) -> None:
         self.web = web
         self.web_config_path = web_config_path
@@ -127,7 +128,8 @@ class Daemon:
         self._cgroups: cgroups.CgroupSample | None = None
         self._next_cgroups = 0.0
         self.kmsg_path = kmsg_path
-        self._kernel_log: KernelLog | None = None
+        self.journal = journal  # "auto": the system journal when /dev/kmsg is not readable; a directory; None
+        self._kernel_log: KernelLog | JournalKernelLog | None = None
         self._oom_kills: dict[tuple[str, str], int] = {}  # (cgroup, unit) -> kills seen in the kernel log
         self._oom_recent: collections.deque[dict[str, object]] = collections.deque(maxlen=OOM_KEPT)
         self._statuses_key: object = ()
@@ -440,6 +442,29 @@ class Daemon:
         firing = tuple(rule.name for rule in self.latest.rules if rule.state == FIRING)
         return status_line(self.latest.snapshot, self.latest.pressure_level, firing)
 
+    def _open_kernel_log(self, loop: Loop) -> None:
+        """OOM victims from /dev/kmsg, else from the journal's kernel transport; said once when neither."""
+        reasons = []
+        if self.kmsg_path:
+            kmsg = KernelLog(loop, self.kmsg_path, self._on_oom_kill)
+            if kmsg.error is None:
+                self._kernel_log = kmsg
+                return
+            reasons.append(kmsg.error)
+        if self.journal:
+            journal = JournalKernelLog(loop, None if self.journal == "auto" else self.journal, self._on_oom_kill)
+            if journal.error is None:
+                self._kernel_log = journal
+                log.info("OOM victims from the kernel's messages in %s", journal.where)
+                return
+            reasons.append(journal.error)
+        if reasons:
+            log.info(
+                "OOM victims are not available (%s); per-cgroup OOM kill counts still are. Under systemd, the "
+                "unit's SupplementaryGroups=systemd-journal lets memmond read them from the journal.",
+                "; ".join(reasons),
+            )
+
     # -- the loop -----------------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
         """Watchdog pings and STATUS updates come from the loop itself, so a stuck loop stops them."""
@@ -519,14 +544,7 @@ class Daemon:
 
         self._log_skipped_rules()
         self._check_process_visibility()
-        if self.kmsg_path:
-            self._kernel_log = KernelLog(loop, self.kmsg_path, self._on_oom_kill)
-            if self._kernel_log.error:
-                log.info(
-                    "OOM victims are not available (%s); per-cgroup OOM kill counts still are. Under systemd, "
-                    "AmbientCapabilities=CAP_SYSLOG in a drop-in lets memmond read the kernel log.",
-                    self._kernel_log.error,
-                )
+        self._open_kernel_log(loop)
         self.sample_watched(time.monotonic())
         self.sample_cgroups(time.monotonic())
         self.sample_once()

@@ -368,8 +368,8 @@ def _spec_list() -> list[MetricSpec]:
         MetricSpec(
             "memmond_oom_victims_readable",
             "gauge",
-            "1 when memmond reads the kernel log (/dev/kmsg), so "
-            "OOM victims are known; 0 without CAP_SYSLOG where kernel.dmesg_restrict=1.",
+            "1 when memmond reads the kernel's messages (/dev/kmsg, or the journal), so OOM victims are known; "
+            "0 with neither readable (no CAP_SYSLOG where kernel.dmesg_restrict=1, not in systemd-journal).",
         ),
     ]
     specs.append(
