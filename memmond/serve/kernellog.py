@@ -17,23 +17,28 @@ import contextlib
 import errno
 import logging
 import os
+import time
 from collections.abc import Callable
 
-from memmond.serve.loop import READ, Loop
+from memmond.serve.loop import READ, Loop, Timer
 from memmond.sources.kmsg import OomKill, add_sizes, parse_oom_kill, parse_record
 
 log = logging.getLogger("memmond")
 READS_PER_EVENT = 256
 JOURNALD_SOCKET = "/run/systemd/journal/socket"
+SIZE_LINE_WAIT = 0.5  # seconds a kill waits for its "Killed process" line
 
 
 class OomLines:
     """The kernel logs a kill in two lines: who ("oom-kill:..."), then how big ("Killed process ...").
-    Joins them; a kill whose size line never comes is reported without sizes rather than not at all."""
+    Joins them; a kill whose size line has not come SIZE_LINE_WAIT after it (the two may arrive in
+    separate reads, journald may store them apart) is reported without sizes rather than not at all."""
 
-    def __init__(self, on_kill: Callable[[OomKill], None]) -> None:
+    def __init__(self, loop: Loop, on_kill: Callable[[OomKill], None]) -> None:
+        self.loop = loop
         self.on_kill = on_kill
         self._pending: OomKill | None = None
+        self._timer: Timer | None = None
 
     def line(self, message: str, boot_usec: int) -> None:
         if self._pending is not None:
@@ -46,8 +51,12 @@ class OomLines:
         if kill is not None:
             self.flush()
             self._pending = kill
+            self._timer = self.loop.call_at(time.monotonic() + SIZE_LINE_WAIT, self.flush)
 
     def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._pending is not None:
             kill, self._pending = self._pending, None
             self.on_kill(kill)
@@ -61,7 +70,7 @@ class KernelLog:
         self.path = path
         self.fd: int | None = None
         self.error: str | None = None
-        self._lines = OomLines(on_kill)
+        self._lines = OomLines(loop, on_kill)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
@@ -99,13 +108,13 @@ class KernelLog:
                     record = parse_record(line)
                     if record is not None:
                         self._lines.line(record.message, record.boot_usec)
-        self._lines.flush()
 
     def _fail(self, reason: str) -> None:
         self.error = reason
         self.close()
 
     def close(self) -> None:
+        self._lines.flush()
         if self.fd is not None:
             self.loop.remove(self.fd)
             os.close(self.fd)
@@ -125,7 +134,7 @@ class JournalKernelLog:
         self.where = directory or "the system journal"
         self.fd: int | None = None
         self.error: str | None = None
-        self._lines = OomLines(on_kill)
+        self._lines = OomLines(loop, on_kill)
         self._reader = None
         try:
             from systemd import _reader
@@ -178,10 +187,9 @@ class JournalKernelLog:
         except OSError as exc:
             self.error = f"reading {self.where} failed: {exc}"
             self.close()
-            return
-        self._lines.flush()
 
     def close(self) -> None:
+        self._lines.flush()
         if self.fd is not None:
             self.loop.remove(self.fd)
             self.fd = None
