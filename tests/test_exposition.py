@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ALL_TREES, CURRENT, FIXTURES, RunningDaemon
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
@@ -76,6 +76,14 @@ def test_text_and_openmetrics_are_byte_for_byte_what_prometheus_client_writes(tr
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-(2**63), max_value=2**64))
+@example(0)
+@example(999_999)
+@example(1_000_000)
+@example(10_100_000)
+@example(2**53 - 1)
+@example(2**53)
+@example(-(2**53) + 1)
+@example(25_769_803_776)
 def test_numbers_print_as_prometheus_client_prints_them(value: float) -> None:
     assert go_float(value) == floatToGoString(value)
 

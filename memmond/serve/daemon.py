@@ -117,7 +117,9 @@ class Daemon:
         self.extremes = Extremes(cfg.extremes_window_seconds)
         self.stats = SelfStats(config_reload_success_time=time.time())
         self.notifier = Notifier()
-        self.latest: Published | None = None  # read by HTTP threads; replaced, never mutated
+        self._newest: Snapshot | None = None
+        self._rate_base: Snapshot | None = None
+        self._published: Published | None = None  # see `latest`; replaced, never mutated
         self._stop = False
         self._reload = False
         self._loop = Loop()
@@ -189,29 +191,40 @@ class Daemon:
         window.append(snap)
         while len(window) > 1 and window[1].monotonic <= snap.monotonic - self.config.extremes_window_seconds:
             window.popleft()
-        self.latest = Published(
-            snapshot=snap,
-            rate_base=window[0],
-            history=self.history,
-            level_changes=tuple(self._level_changes),
-            extremes=self.extremes.values(),
-            extremes_window_seconds=self.extremes.window,
-            interval_seconds=self.config.interval_seconds,
-            stats=self.stats.copy(),
-            rules=self._rule_statuses(),
-            files=self._files,
-            processes=self._processes,
-            watch_interval_seconds=self.config.watch_interval_seconds,
-            pressure_level=self.tracker.level,
-            tunables=self.ruleset.tunables,
-            vmstat_all=self.config.vmstat_exported == "all",
-            cgroups=self._cgroups,
-            cgroup_detail=self.config.cgroups.detail,
-            oom_kills=dict(self._oom_kills),
-            oom_recent=tuple(self._oom_recent),
-            oom_victims_readable=self._kernel_log is not None and self._kernel_log.fd is not None,
-        )
+        self._newest = snap
+        self._rate_base = window[0]
+        self._published = None  # built when something reads it: a scrape every 15 s, not every sample
         return snap
+
+    @property
+    def latest(self) -> Published | None:
+        """What the newest sample exposes, made when first read after it (by a scrape, an API call, the
+        status line): the loop's one thread both samples and serves, so the state it is made from
+        cannot change under it, and samples nobody reads cost nothing to publish."""
+        if self._published is None and self._newest is not None:
+            self._published = Published(
+                snapshot=self._newest,
+                rate_base=self._rate_base,
+                history=self.history,
+                level_changes=tuple(self._level_changes),
+                extremes=self.extremes.values(),
+                extremes_window_seconds=self.extremes.window,
+                interval_seconds=self.config.interval_seconds,
+                stats=self.stats.copy(),
+                rules=self._rule_statuses(),
+                files=self._files,
+                processes=self._processes,
+                watch_interval_seconds=self.config.watch_interval_seconds,
+                pressure_level=self.tracker.level,
+                tunables=self.ruleset.tunables,
+                vmstat_all=self.config.vmstat_exported == "all",
+                cgroups=self._cgroups,
+                cgroup_detail=self.config.cgroups.detail,
+                oom_kills=dict(self._oom_kills),
+                oom_recent=tuple(self._oom_recent),
+                oom_victims_readable=self._kernel_log is not None and self._kernel_log.fd is not None,
+            )
+        return self._published
 
     def _cgroup_interval(self) -> float:
         return max(1.0, self.config.cgroups.interval_seconds or self.config.interval_seconds)
@@ -273,14 +286,7 @@ class Daemon:
             oom_constraint=kill.constraint,
             oom_rss=kill.rss_bytes if kill.rss_bytes is not None else "",
         )
-        if self.latest is not None:
-            self.latest = dataclasses.replace(
-                self.latest,
-                oom_kills=dict(self._oom_kills),
-                oom_recent=tuple(self._oom_recent),
-                _cache={},
-                _families=None,
-            )
+        self._published = None  # the next read shows the kill
 
     def sample_watched(self, now: float) -> None:
         """Watched files and processes, when their (slower) interval is due; the next sample publishes them."""
@@ -392,6 +398,7 @@ class Daemon:
             if not isinstance(exc, ConfigError):
                 log.debug("reload failed unexpectedly", exc_info=True)
             self.stats.config_reload_ok = False
+            self._published = None
             logs.event(
                 logging.ERROR,
                 "reload_failed",
@@ -426,6 +433,7 @@ class Daemon:
         self.config = new
         self.stats.config_reload_ok = True
         self.stats.config_reload_success_time = time.time()
+        self._published = None
         logs.event(
             logging.INFO,
             "reloaded",
@@ -497,7 +505,7 @@ class Daemon:
 
     def _tick(self) -> None:
         interval = self.config.interval_seconds
-        previous_start = self.latest.snapshot.monotonic if self.latest else None
+        previous_start = self._newest.monotonic if self._newest is not None else None
         late = time.monotonic() - self._next_due
         if late >= interval:
             # The previous sample overran: skip the ticks it covered instead of sampling in a burst, and
@@ -508,9 +516,9 @@ class Daemon:
         self.sample_watched(time.monotonic())
         self.sample_cgroups(time.monotonic())
         self.sample_once()
-        if previous_start is not None and late < interval and self.latest is not None:
+        if previous_start is not None and late < interval and self._newest is not None:
             # on schedule (no skipped tick): how far this sample started from one interval after the last
-            self.stats.observe_jitter(abs(self.latest.snapshot.monotonic - previous_start - interval))
+            self.stats.observe_jitter(abs(self._newest.monotonic - previous_start - interval))
         if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
             log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
             threading.Event().wait()  # forever: no more samples, no more watchdog pings

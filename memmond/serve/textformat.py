@@ -72,9 +72,19 @@ def histogram(
     return family
 
 
+_EXACT_INT = 1 << 53  # below it, str(n) has the digits of repr(float(n))
+
+
 def go_float(value: float) -> str:
     """A number as Go's Prometheus libraries print it: Python's shortest repr, but with an exponent
-    from 1e+07 on (Go switches to exponents sooner than Python), and +Inf, -Inf, NaN."""
+    from 1e+06 on (Go switches to exponents sooner than Python), and +Inf, -Inf, NaN."""
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        # Most samples are byte counts and counters held as int: the same text without the float detour.
+        digits = str(value)
+        if value > 0 and len(digits) > 6:
+            mantissa = f"{digits[0]}.{digits[1:]}".rstrip("0.")
+            return f"{mantissa}e+{len(digits) - 1:02d}"
+        return digits + ".0"
     number = float(value)
     if math.isinf(number):
         return "+Inf" if number > 0 else "-Inf"
