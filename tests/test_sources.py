@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,28 @@ def test_procfs_refuses_huge_files(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         meminfo.read(ProcFS(tmp_path))
     assert "larger than" in err.value.reason
+
+
+def test_the_live_procfs_keeps_sample_files_open_and_every_read_is_fresh() -> None:
+    live = ProcFS("/proc")
+    first = live.read_sample_text("uptime")
+    fd = live._kept["uptime"]
+    time.sleep(0.05)
+    second = live.read_sample_text("uptime")
+    assert live._kept["uptime"] == fd  # the same descriptor, read again from offset 0
+    assert first != second and float(second.split()[0]) > float(first.split()[0])
+    assert meminfo.read(live)["MemTotal"] > 0 and set(live._kept) >= {"uptime", "meminfo"}
+    live.close()
+    assert live._kept == {}
+    with pytest.raises(SourceUnavailable):  # a missing file still says so through the ordinary path
+        live.read_sample_text("no-such-file")
+    assert "no-such-file" not in live._kept
+
+
+def test_a_captured_tree_is_read_afresh_every_time(tmp_path: Path) -> None:
+    (tmp_path / "meminfo").write_text((CURRENT / "meminfo").read_text())
+    captured = ProcFS(tmp_path)
+    total = meminfo.read(captured)["MemTotal"]
+    (tmp_path / "meminfo").unlink()
+    (tmp_path / "meminfo").write_text((CURRENT / "meminfo").read_text().replace(str(total // 1024), "1", 1))
+    assert meminfo.read(captured)["MemTotal"] == 1024 and captured._kept == {}

@@ -149,7 +149,7 @@ def _parse_lines(text: str) -> MemInfo:
 
 
 def read(procfs: ProcFS) -> MemInfo:
-    return parse(procfs.read_text(PATH, SOURCE))
+    return parse(procfs.read_sample_text(PATH, SOURCE))
 
 
 _PAREN = re.compile(r"\((\w+)\)")

@@ -108,4 +108,4 @@ def _parse_lines(text: str) -> Pressure:
 
 
 def read(procfs: ProcFS) -> Pressure:
-    return parse(procfs.read_text(PATH, SOURCE))
+    return parse(procfs.read_sample_text(PATH, SOURCE))

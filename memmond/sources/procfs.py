@@ -37,6 +37,11 @@ class ProcFS:
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self.root = Path(root)
         self._paths: dict[str, str] = {}  # relative -> full path string; joined once, read every sample
+        # The real /proc regenerates a file on every read from offset 0, so the files read every sample
+        # stay open and are read with one pread(2): no path walk, open and close each second. A captured
+        # tree (tests, --procfs DIR) is opened afresh every time, as files there may be replaced.
+        self._live = os.path.realpath(self.root) == "/proc"
+        self._kept: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"ProcFS({str(self.root)!r})"
@@ -81,6 +86,30 @@ class ProcFS:
     def read_text(self, relative: str, source: str | None = None) -> str:
         # /proc/PID/status carries the process name, which may hold any bytes; never fail on decoding.
         return self.read_bytes(relative, source).decode("utf-8", "replace")
+
+    def read_sample_text(self, relative: str, source: str | None = None) -> str:
+        """read_text for the files of every sample (meminfo, vmstat, pressure)."""
+        if self._live:
+            fd = self._kept.get(relative)
+            try:
+                if fd is None:
+                    fd = self._kept[relative] = os.open(os.path.join(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
+                data = os.pread(fd, _CHUNK, 0)
+            except OSError:
+                self._forget(relative)  # the ordinary path says what is wrong
+            else:
+                if len(data) < _CHUNK:
+                    return data.decode("utf-8", "replace")
+        return self.read_text(relative, source)
+
+    def _forget(self, relative: str) -> None:
+        fd = self._kept.pop(relative, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for relative in list(self._kept):
+            self._forget(relative)
 
 
 def _describe(exc: OSError, path: str) -> str:

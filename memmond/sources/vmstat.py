@@ -132,4 +132,4 @@ def _parse_slow(lines: list[str]) -> VmStat:
 
 
 def read(procfs: ProcFS) -> VmStat:
-    return parse(procfs.read_text(PATH, SOURCE))
+    return parse(procfs.read_sample_text(PATH, SOURCE))
