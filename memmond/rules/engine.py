@@ -119,7 +119,8 @@ class Engine:
                 rolling = self._windows[series] = SeriesWindow(maxlen)
                 rolling.feed(history, series.get)
             else:
-                rolling.feed((newest,), series.get)
+                rolling.add(newest.monotonic, series.get(newest))
+                rolling.trim()
 
     def _update_cgroup_windows(self, sample: CgroupSample, maxlen: int) -> None:
         """Each cgroup's own windows, fed from each walk; a cgroup that left the walk loses them."""

@@ -518,17 +518,30 @@ def _vmstat_name(field_name: str) -> tuple[str, str, bool, bool]:
     return known
 
 
+_vmstat_exported: dict[tuple[tuple[str, ...], bool], list[tuple[str, str, str, bool]]] = {}
+
+
 def _vmstat_families(snap: Snapshot, every_field: bool) -> Iterator[Family]:
     if snap.vmstat is None:
         return
-    for field_name, value in snap.vmstat.items():
-        metric, help_text, counts, default = _vmstat_name(field_name)
-        if not (default or every_field):
-            continue
+    # Which of ~190 fields to export is decided once per field list (the same every sample), not per scrape.
+    key = (snap.vmstat.names, every_field)
+    exported = _vmstat_exported.get(key)
+    if exported is None:
+        if len(_vmstat_exported) > 8:
+            _vmstat_exported.clear()
+        exported = _vmstat_exported[key] = [
+            (field_name, metric, help_text, counts)
+            for field_name in snap.vmstat
+            for metric, help_text, counts, default in (_vmstat_name(field_name),)
+            if default or every_field
+        ]
+    values = snap.vmstat
+    for field_name, metric, help_text, counts in exported:
         if counts:
-            yield _new_counter(metric, help_text, value)
+            yield _new_counter(metric, help_text, values[field_name])
         else:
-            yield _new_gauge(metric, help_text, value)
+            yield _new_gauge(metric, help_text, values[field_name])
 
 
 def _pressure_families(snap: Snapshot) -> Iterator[Family]:

@@ -94,6 +94,11 @@ class FieldTable(Mapping[str, int]):
         return dict(zip(self._layout.names, self._numbers, strict=True))
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The field names in file order: the same tuple object for every table of one layout."""
+        return self._layout.names
+
+    @property
     def count_fields(self) -> frozenset[str]:
         return self._layout.counts
 
