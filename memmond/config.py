@@ -29,7 +29,8 @@ SEVERITIES = ("info", "warning", "critical")
 RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = ("rule", "severity", "cgroup", "unit")
-FOR_EACH = ("cgroup",)  # what a rule can be evaluated once per
+FOR_EACH = ("cgroup",)
+MAX_PSI_TRIGGERS = 64  # what a rule can be evaluated once per
 MAX_RULES = 200
 
 
@@ -123,6 +124,23 @@ class CgroupConfig:
 
 
 @dataclass(frozen=True)
+class PsiTriggerConfig:
+    """A PSI trigger: wake when tasks stall `stall_seconds` within `window_seconds` (machine, or a cgroup)."""
+
+    kind: str = "some"
+    stall_seconds: float = 0.15
+    window_seconds: float = 2.0
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Memory events: what wakes the daemon the moment memory stalls."""
+
+    psi_triggers: tuple[PsiTriggerConfig, ...] = (PsiTriggerConfig(),)
+
+
+@dataclass(frozen=True)
 class Located:
     """A text from the config with where it stands, so a later stage can point at it."""
 
@@ -167,6 +185,7 @@ class Config:
     http: HttpLimits = field(default_factory=HttpLimits)
     vmstat_exported: str = "default"  # exposition.vmstat: default (an allow-list) or all
     cgroups: CgroupConfig = field(default_factory=CgroupConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     source: str = EMBEDDED_NAME
 
     @property
@@ -641,6 +660,47 @@ def _cgroups(w: _Walker, node: yaml.Node, path: str) -> Any:
     )
 
 
+def _events(w: _Walker, node: yaml.Node, path: str) -> Any:
+    def trigger(n: yaml.Node, p: str) -> Any:
+        values = w.mapping(
+            n,
+            p,
+            {
+                "kind": lambda n2, p2: w.scalar(n2, p2, _one_of(("some", "full"))),
+                "stall": lambda n2, p2: w.scalar(n2, p2, _ranged(parse_duration, 0.001, 10, "s")),
+                "window": lambda n2, p2: w.scalar(n2, p2, _ranged(parse_duration, 0.5, 10, "s")),
+                "cgroup": lambda n2, p2: w.scalar(n2, p2, _cgroup_path),
+            },
+        )
+        if values is None:
+            return _INVALID
+        default = PsiTriggerConfig()
+        stall = values.get("stall", default.stall_seconds)
+        window = values.get("window", default.window_seconds)
+        if stall >= window:
+            return w.error(n, p, f"stall ({stall:g}s) must be shorter than the window ({window:g}s)")
+        return PsiTriggerConfig(values.get("kind", default.kind), stall, window, values.get("cgroup"))
+
+    values = w.mapping(
+        node,
+        path,
+        {"psi_triggers": lambda n, p: tuple(t for t in w.sequence(n, p, trigger) if t is not _INVALID)},
+    )
+    if values is None:
+        return _INVALID
+    triggers = values.get("psi_triggers", EventsConfig().psi_triggers)
+    if len(triggers) > MAX_PSI_TRIGGERS:
+        return w.error(node, path, f"at most {MAX_PSI_TRIGGERS} psi_triggers (one file descriptor each)")
+    return EventsConfig(psi_triggers=triggers)
+
+
+def _cgroup_path(value: Any) -> str:
+    text = _text(value)
+    if not text.startswith("/") or "/../" in f"{text}/" or "\0" in text:
+        raise ValueError(f"expected a cgroup path like /system.slice/nginx.service, got {text!r}")
+    return text.rstrip("/") or "/"
+
+
 def parse(text: str, name: str = "<string>") -> Config:
     """Parse and validate config text. Raises ConfigError with every problem found."""
     root = compose(text, name)
@@ -669,6 +729,7 @@ def parse(text: str, name: str = "<string>") -> Config:
             "watch": lambda n, p: _watch(w, n, p),
             "http": lambda n, p: _http(w, n, p),
             "cgroups": lambda n, p: _cgroups(w, n, p),
+            "events": lambda n, p: _events(w, n, p),
             "exposition": lambda n, p: w.mapping(
                 n, p, {"vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all")))}
             ),
@@ -705,6 +766,7 @@ def parse(text: str, name: str = "<string>") -> Config:
         http=values["http"] if isinstance(values.get("http"), HttpLimits) else HttpLimits(),
         vmstat_exported=(values.get("exposition") or {}).get("vmstat", "default"),
         cgroups=values["cgroups"] if isinstance(values.get("cgroups"), CgroupConfig) else CgroupConfig(),
+        events=values["events"] if isinstance(values.get("events"), EventsConfig) else EventsConfig(),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:

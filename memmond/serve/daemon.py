@@ -34,6 +34,7 @@ from memmond.serve.http import HttpServer
 from memmond.serve.kernellog import JournalKernelLog, KernelLog
 from memmond.serve.loop import Loop, Timer
 from memmond.serve.notify import Notifier
+from memmond.serve.psitriggers import MACHINE, PsiTriggers, StallEvent
 from memmond.sources import cgroup as cgroup_source
 from memmond.sources.kmsg import OomKill
 from memmond.sources.procfs import ProcFS
@@ -46,6 +47,7 @@ STATUS_EVERY_SECONDS = 1.0
 # For testing the systemd watchdog end to end: after this many samples the sampling loop hangs (the HTTP
 # server keeps answering), as a loop stuck in a kernel read would. Never set in production.
 STALL_AFTER_VARIABLE = "MEMMOND_DEBUG_STALL_AFTER_SAMPLES"
+STALL_LOG_EVERY_SECONDS = 60.0
 OOM_KEPT = 100  # kills /api/v1/oom keeps
 MAX_OOM_CGROUPS = 100  # cgroups memmond_oom_kills_total keeps apart; more are counted as "other"
 OTHER_CGROUP = "other"
@@ -132,6 +134,8 @@ class Daemon:
         self.kmsg_path = kmsg_path
         self.journal = journal  # "auto": the system journal when /dev/kmsg is not readable; a directory; None
         self._kernel_log: KernelLog | JournalKernelLog | None = None
+        self._triggers: PsiTriggers | None = None
+        self._stall_said: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, cgroup) -> (last logged, fires since)
         self._oom_kills: dict[tuple[str, str], int] = {}  # (cgroup, unit) -> kills seen in the kernel log
         self._oom_recent: collections.deque[dict[str, object]] = collections.deque(maxlen=OOM_KEPT)
         self._statuses_key: object = ()
@@ -161,6 +165,12 @@ class Daemon:
     # -- one sample ---------------------------------------------------------------------------------------
     def sample_once(self) -> Snapshot:
         snap = self.sampler.capture()
+        if self._triggers is not None and snap.pressure is not None:
+            pressure = snap.pressure
+            self._triggers.poll(
+                snap.monotonic,
+                lambda t: None if t.config.cgroup is not None else _stall_total(pressure.line(t.spec.kind)),
+            )
         self.history.append(snap)
         self.extremes.add(snap)
         self.stats.observe(snap)
@@ -223,6 +233,8 @@ class Daemon:
                 oom_kills=dict(self._oom_kills),
                 oom_recent=tuple(self._oom_recent),
                 oom_victims_readable=self._kernel_log is not None and self._kernel_log.fd is not None,
+                psi_trigger_modes=self._triggers.modes() if self._triggers is not None else {},
+                psi_trigger_events=dict(self._triggers.events_total) if self._triggers is not None else {},
             )
         return self._published
 
@@ -258,6 +270,17 @@ class Daemon:
         self._cgroups = cgroups.sample(
             self._cgroup_tree, selection, settings.max_cgroups, everything=settings.detail == "full"
         )
+        if self._triggers is not None:
+            self._triggers.retry_cgroups()
+            by_path = {c.path: c.pressure for c in self._cgroups.cgroups if c.pressure is not None}
+            self._triggers.poll(
+                self._cgroups.monotonic,
+                lambda t: (
+                    None
+                    if t.config.cgroup is None or t.config.cgroup not in by_path
+                    else _stall_total(by_path[t.config.cgroup].line(t.spec.kind))
+                ),
+            )
 
     def _on_oom_kill(self, kill: OomKill) -> None:
         """An OOM kill from the kernel log: counted by cgroup (even one already removed), kept for
@@ -428,9 +451,12 @@ class Daemon:
         self._log_skipped_rules()
         if new.cgroups != self.config.cgroups:
             self._next_cgroups = 0.0  # the new selection at the next sample
+        events_changed = new.events != self.config.events
         if (new.watch_files, new.watch_processes) != (self.config.watch_files, self.config.watch_processes):
             self._files, self._processes, self._next_watch = (), (), 0.0  # measure the new set at once
         self.config = new
+        if events_changed and self._server is not None:  # armed only once the loop runs
+            self._arm_psi_triggers()
         self.stats.config_reload_ok = True
         self.stats.config_reload_success_time = time.time()
         self._published = None
@@ -449,6 +475,66 @@ class Daemon:
             return "starting"
         firing = tuple(rule.name for rule in self.latest.rules if rule.state == FIRING)
         return status_line(self.latest.snapshot, self.latest.pressure_level, firing)
+
+    def _cgroup_pressure_path(self, path: str) -> str | None:
+        """A cgroup's memory.pressure: in the cgroup2 tree (v2, or the controller-less tree of a hybrid host)."""
+        tree = self._cgroup_tree
+        if tree is None:
+            return None
+        root = tree.memory.root if tree.memory.version == 2 else tree.pressure_root
+        if root is None:
+            return None
+        return f"{root}{'' if path == '/' else path}/memory.pressure"
+
+    def _arm_psi_triggers(self) -> None:
+        if self._triggers is not None:
+            self._triggers.close()
+            self._triggers = None
+        configs = self.config.events.psi_triggers
+        if not configs:
+            return
+        self._triggers = PsiTriggers(
+            self._loop,
+            configs,
+            str(self.procfs.path("pressure/memory")),
+            self._cgroup_pressure_path,
+            self._on_stall,
+        )
+        for line in self._triggers.describe():
+            log.info("PSI trigger: %s", line)
+
+    def _on_stall(self, event: StallEvent) -> None:
+        """A trigger fired. Logged at most once a minute a trigger (with how often it fired meanwhile), so a
+        machine stalling for an hour writes 60 lines, not 1800."""
+        key = (event.kind, event.cgroup)
+        last, unlogged = self._stall_said.get(key, (float("-inf"), 0))
+        unlogged += 1
+        self._published = None
+        if event.monotonic - last < STALL_LOG_EVERY_SECONDS:
+            self._stall_said[key] = (last, unlogged)
+            return
+        self._stall_said[key] = (event.monotonic, 0)
+        where = "the machine" if event.cgroup == MACHINE else event.cgroup
+        logs.event(
+            logging.WARNING,
+            "memory_stall",
+            "memory stall on %s: tasks stalled %s (%s) within %g s, over the %s threshold (%s, %d time%s since "
+            "the last line)",
+            where,
+            fmt.duration(event.grown_seconds) if event.mode == "kernel" else "past the threshold",
+            event.kind,
+            event.window_seconds,
+            fmt.duration(event.stall_seconds),
+            "PSI trigger" if event.mode == "kernel" else "polled",
+            unlogged,
+            "" if unlogged == 1 else "s",
+            stall_kind=event.kind,
+            stall_cgroup=event.cgroup,
+            stall_threshold=event.stall_seconds,
+            stall_window=event.window_seconds,
+            stall_total=event.total_seconds,
+            stall_mode=event.mode,
+        )
 
     def _open_kernel_log(self, loop: Loop) -> None:
         """OOM victims from /dev/kmsg, else from the journal's kernel transport; said once when neither."""
@@ -554,7 +640,8 @@ class Daemon:
         self._check_process_visibility()
         self._open_kernel_log(loop)
         self.sample_watched(time.monotonic())
-        self.sample_cgroups(time.monotonic())
+        self.sample_cgroups(time.monotonic())  # the cgroup tree first: cgroup triggers arm in it
+        self._arm_psi_triggers()
         self.sample_once()
         self.notifier.ready(self._status())
         if self.notifier.enabled:
@@ -570,6 +657,8 @@ class Daemon:
             self.notifier.stopping()
             if self._kernel_log is not None:
                 self._kernel_log.close()
+            if self._triggers is not None:
+                self._triggers.close()
             server.close()
             loop.close()
             logs.event(
@@ -580,6 +669,10 @@ class Daemon:
                 samples=self.stats.samples_total,
             )
         return 0
+
+
+def _stall_total(line: object) -> float | None:
+    return None if line is None else line.total_seconds  # type: ignore[attr-defined]
 
 
 def raise_fd_limit(connections: int) -> None:

@@ -371,6 +371,20 @@ def _spec_list() -> list[MetricSpec]:
             "1 when memmond reads the kernel's messages (/dev/kmsg, or the journal), so OOM victims are known; "
             "0 with neither readable (no CAP_SYSLOG where kernel.dmesg_restrict=1, not in systemd-journal).",
         ),
+        MetricSpec(
+            "memmond_psi_trigger_events_total",
+            "counter",
+            "Times a PSI trigger fired (tasks stalled on memory past its threshold within its window), by stall "
+            "kind and cgroup ('/' for the whole machine).",
+            ("kind", "cgroup"),
+        ),
+        MetricSpec(
+            "memmond_psi_triggers",
+            "gauge",
+            "Configured PSI triggers by how they are watched: kernel (armed, wake memmond at once) or polling "
+            "(the kernel refused them: checked at each sample or cgroup walk).",
+            ("mode",),
+        ),
     ]
     specs.append(
         MetricSpec(
@@ -699,6 +713,19 @@ def _rate_families(pub: Published) -> Iterator[Family]:
 _BASIC_EVENTS = ("oom_kill", "max", "high")
 
 
+def _psi_trigger_families(pub: Published) -> Iterator[Family]:
+    if not pub.psi_trigger_modes:
+        return
+    modes = _gauge("memmond_psi_triggers")
+    for mode in ("kernel", "polling"):
+        modes.add(pub.psi_trigger_modes.get(mode, 0), (("mode", mode),))
+    yield modes
+    fired = _counter("memmond_psi_trigger_events_total")
+    for (kind, cgroup), count in sorted(pub.psi_trigger_events.items()):
+        fired.add(count, (("cgroup", cgroup), ("kind", kind)), "_total")
+    yield fired
+
+
 def _oom_families(pub: Published) -> Iterator[Family]:
     yield _gauge("memmond_oom_victims_readable", 1 if pub.oom_victims_readable else 0)
     kills = _counter("memmond_oom_kills_total")
@@ -783,6 +810,7 @@ def build_families(pub: Published) -> list[Family]:
     families.extend(_watch_families(pub))
     families.extend(_cgroup_families(pub))
     families.extend(_oom_families(pub))
+    families.extend(_psi_trigger_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -839,6 +867,8 @@ class Published:
     oom_kills: dict[tuple[str, str], int] = field(default_factory=dict)  # (cgroup, unit) -> kernel log kills
     oom_recent: tuple[dict[str, object], ...] = ()
     oom_victims_readable: bool = False
+    psi_trigger_modes: dict[str, int] = field(default_factory=dict)  # kernel / polling -> triggers
+    psi_trigger_events: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, cgroup) -> fired
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Family] | None = field(default=None, repr=False)
 

@@ -33,6 +33,7 @@ MESSAGE_IDS = {
     "rule_pending": "1e08662fb06d442faf38b10c3399ef05",
     "pressure_level": "dedd74a8afc84880822ff4f3f00ad402",
     "oom_kill": "b06c4d3f32014bbda2b71c84a88ea5b7",
+    "memory_stall": "a5f1506e346749928cd2df3122251d4e",
 }
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 RETRY_JOURNAL_SECONDS = 60.0

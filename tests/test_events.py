@@ -1,0 +1,266 @@
+"""Memory events: PSI triggers armed on this machine's kernel (which refuses 1 s windows without
+CAP_SYS_RESOURCE), a real memory stall made in a memory-limited cgroup of our own, and the polling
+fallback where the kernel will not arm a trigger."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import CURRENT, RunningDaemon
+
+from memmond import config
+from memmond.config import ConfigError, PsiTriggerConfig
+from memmond.sources import psi_trigger
+from memmond.sources.psi_trigger import TriggerRefused, TriggerSpec
+
+PSI = Path("/proc/pressure/memory")
+V1_MEMORY = Path("/sys/fs/cgroup/memory")
+MiB = 1 << 20
+MACHINE_EVENTS = 'memmond_psi_trigger_events_total{cgroup="/",kind="some"}'
+
+
+def test_an_unprivileged_window_is_a_whole_multiple_of_two_seconds() -> None:
+    assert [psi_trigger.unprivileged_window_us(w) for w in (500_000, 1_000_000, 2_000_000, 3_100_000, 30_000_000)] == [
+        2_000_000,
+        2_000_000,
+        2_000_000,
+        4_000_000,
+        10_000_000,
+    ]
+
+
+@pytest.mark.skipif(not PSI.exists(), reason="this kernel has no PSI")
+def test_the_kernel_arms_a_two_second_trigger_and_refuses_one_second() -> None:
+    fd = psi_trigger.arm(str(PSI), TriggerSpec("some", 150_000, 2_000_000))
+    try:
+        total = psi_trigger.stall_seconds(fd, "some")
+        assert total is not None and total >= 0  # the trigger's descriptor reads as the pressure file
+    finally:
+        os.close(fd)
+    if os.geteuid() == 0 and _has_cap_sys_resource():
+        pytest.skip("with CAP_SYS_RESOURCE the kernel takes any window")
+    with pytest.raises(TriggerRefused) as refused:
+        psi_trigger.arm(str(PSI), TriggerSpec("some", 150_000, 1_000_000))
+    assert refused.value.errno == errno.EINVAL and "the kernel refused the values" in refused.value.reason
+
+
+def _has_cap_sys_resource() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 24))
+    return False
+
+
+def test_a_plain_file_is_never_written_as_a_trigger(tmp_path: Path) -> None:
+    captured = tmp_path / "memory"
+    shutil.copy(CURRENT / "pressure" / "memory", captured)
+    before = captured.read_bytes()
+    with pytest.raises(TriggerRefused, match="is not a kernel pressure file"):
+        psi_trigger.arm(str(captured), TriggerSpec("some", 150_000, 2_000_000))
+    assert captured.read_bytes() == before
+    with pytest.raises(TriggerRefused, match="does not exist"):
+        psi_trigger.arm(str(tmp_path / "missing"), TriggerSpec("some", 150_000, 2_000_000))
+
+
+def test_trigger_settings_are_checked_with_file_and_line() -> None:
+    text = (
+        "events:\n"
+        "  psi_triggers:\n"
+        "    - {kind: some, stall: 2s, window: 2s}\n"
+        "    - {kind: partial, window: 20s}\n"
+        "    - {cgroup: system.slice}\n"
+        "    - {kind: full, stall: 100ms, window: 4s, cgroup: /system.slice/nginx.service/}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.parse(text, "m.yaml")
+    problems = caught.value.problems
+    assert problems[0] == "m.yaml:3:7: events.psi_triggers[0]: stall (2s) must be shorter than the window (2s)"
+    assert any(p.startswith("m.yaml:4:14: events.psi_triggers[1].kind: expected one of some, full") for p in problems)
+    assert any(
+        p.startswith("m.yaml:4:31: events.psi_triggers[1].window: must be between 0.5s and 10s") for p in problems
+    )
+    assert any(
+        "events.psi_triggers[2].cgroup: expected a cgroup path like /system.slice/nginx.service" in p for p in problems
+    )
+    assert len(problems) == 4
+    good = config.parse(text.split("    - {kind: some")[0] + text.splitlines(keepends=True)[5], "m.yaml")
+    assert good.events.psi_triggers == (PsiTriggerConfig("full", 0.1, 4.0, "/system.slice/nginx.service"),)
+    assert config.parse("", "m.yaml").events.psi_triggers == (PsiTriggerConfig("some", 0.15, 2.0),)
+
+
+def test_a_trigger_the_kernel_will_not_arm_is_polled(tmp_path: Path) -> None:
+    """A captured tree: its pressure file is a plain file, so the trigger is polled at each sample; growing
+    the stall total by more than the threshold fires it, once."""
+    procfs = tmp_path / "proc"
+    shutil.copytree(CURRENT, procfs, symlinks=True)
+    memory = procfs / "pressure" / "memory"
+    lines = memory.read_text().splitlines()
+    total = int(lines[0].rsplit("=", 1)[1])
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("interval: 200ms\nevents:\n  psi_triggers:\n    - {kind: some, stall: 150ms, window: 2s}\n")
+    with RunningDaemon("--procfs", str(procfs), "--config", str(cfg)) as daemon:
+        metrics = daemon.metrics()
+        assert metrics['memmond_psi_triggers{mode="polling"}'] == 1
+        assert metrics['memmond_psi_triggers{mode="kernel"}'] == 0
+        assert "PSI trigger: some 150 ms in 2 s on the machine: polled" in daemon.stderr()
+        assert "is not a kernel pressure file" in daemon.stderr()
+        time.sleep(0.5)
+        assert daemon.metrics().get(MACHINE_EVENTS, 0) == 0  # no stall yet
+        grown = lines[0].replace(f"total={total}", f"total={total + 400_000}")  # +400 ms of stall
+        _replace(memory, "\n".join([grown, *lines[1:]]) + "\n")
+        daemon.wait_for(lambda: daemon.metrics().get(MACHINE_EVENTS) == 1, 5, "the polled trigger")
+        time.sleep(1.0)
+        assert daemon.metrics()[MACHINE_EVENTS] == 1  # the total stays: no second event
+        assert "memory stall on the machine" in daemon.stderr() and "stall_mode=polling" in daemon.stderr()
+
+
+def _replace(path: Path, text: str) -> None:
+    new = path.with_suffix(".new")
+    new.write_text(text)
+    new.replace(path)
+
+
+def _can_stall() -> str | None:
+    if not PSI.exists():
+        return "this kernel has no PSI"
+    if os.geteuid() != 0:
+        return "creating memory cgroups needs root"
+    if not (V1_MEMORY / "memory.limit_in_bytes").exists():
+        return "no v1 memory controller at /sys/fs/cgroup/memory"
+    return None
+
+
+STALLER = """
+import os, sys, time
+hold = bytearray(36 << 20)  # anonymous memory the 48 MiB limit cannot reclaim (no swap)
+for i in range(0, len(hold), 4096):
+    hold[i] = 1
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:  # the file's pages evict each other in the ~12 MiB left: reclaim stalls
+    os.lseek(fd, 0, 0)
+    while os.read(fd, 1 << 20):
+        pass
+"""
+
+
+def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: Path) -> None:
+    reason = _can_stall()
+    if reason:
+        pytest.skip(reason)
+    big = tmp_path / "big"
+    with big.open("wb") as out:
+        for _ in range(128):
+            out.write(os.urandom(MiB))
+    cfg = tmp_path / "m.yaml"
+    # a 1 s window is refused without CAP_SYS_RESOURCE: memmond uses 2 s and says so
+    cfg.write_text(
+        "cgroups: {enabled: false}\nevents:\n  psi_triggers:\n    - {kind: some, stall: 100ms, window: 1s}\n"
+    )
+    cgroup = V1_MEMORY / f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
+    with RunningDaemon("--config", str(cfg)) as daemon:
+        assert "only whole multiples of 2 s without CAP_SYS_RESOURCE; some 100000 1000000: 2 s used" in (
+            daemon.stderr()
+        )
+        assert daemon.metrics()['memmond_psi_triggers{mode="kernel"}'] == 1
+        before = daemon.metrics().get(MACHINE_EVENTS, 0)
+        cgroup.mkdir()
+        try:
+            (cgroup / "memory.limit_in_bytes").write_text(str(48 * MiB))
+            if (cgroup / "memory.memsw.limit_in_bytes").exists():
+                (cgroup / "memory.memsw.limit_in_bytes").write_text(str(48 * MiB))
+            procs = str(cgroup / "cgroup.procs")
+            started = time.monotonic()
+            staller = subprocess.Popen(
+                [sys.executable, "-c", STALLER, str(big), "8"],
+                preexec_fn=lambda: Path(procs).write_text(str(os.getpid())),
+            )
+            try:
+                daemon.wait_for(lambda: daemon.metrics().get(MACHINE_EVENTS, 0) > before, 10, "the trigger")
+                fired_after = time.monotonic() - started
+            finally:
+                staller.kill()
+                staller.wait(10)
+        finally:
+            for _ in range(100):
+                try:
+                    cgroup.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        stderr = daemon.stderr()
+    assert fired_after < 8, fired_after
+    assert "memory stall on the machine: tasks stalled" in stderr and "stall_mode=kernel" in stderr
+
+
+UNIFIED = Path("/sys/fs/cgroup/unified")
+
+
+def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup(tmp_path: Path) -> None:
+    """On this hybrid host: memory limits in the v1 tree, memory.pressure in the controller-less cgroup2
+    tree. The cgroup is made after memmond starts (the trigger is polled, then armed at the next walk),
+    the stall happens inside it, and its removal disarms the trigger."""
+    reason = _can_stall() or (None if (UNIFIED / "cgroup.procs").exists() else "no cgroup2 tree at " + str(UNIFIED))
+    if reason:
+        pytest.skip(reason)
+    big = tmp_path / "big"
+    with big.open("wb") as out:
+        for _ in range(128):
+            out.write(os.urandom(MiB))
+    name = f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
+    labels = f'cgroup="/{name}",kind="some"'
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(
+        "cgroups: {interval: 1s}\n"
+        f"events:\n  psi_triggers:\n    - {{kind: some, stall: 100ms, window: 2s, cgroup: /{name}}}\n"
+    )
+    roots = ("--cgroupfs", str(V1_MEMORY), "--cgroupfs", str(UNIFIED))
+    made: list[Path] = []
+    with RunningDaemon("--config", str(cfg), *roots) as daemon:
+        assert daemon.metrics()['memmond_psi_triggers{mode="polling"}'] == 1  # no such cgroup yet
+        try:
+            for root in (V1_MEMORY, UNIFIED):
+                (root / name).mkdir()
+                made.append(root / name)
+            (V1_MEMORY / name / "memory.limit_in_bytes").write_text(str(48 * MiB))
+            if (V1_MEMORY / name / "memory.memsw.limit_in_bytes").exists():
+                (V1_MEMORY / name / "memory.memsw.limit_in_bytes").write_text(str(48 * MiB))
+            daemon.wait_for(
+                lambda: daemon.metrics()['memmond_psi_triggers{mode="kernel"}'] == 1, 5, "the trigger armed"
+            )
+
+            def move_in() -> None:
+                for root in (V1_MEMORY, UNIFIED):
+                    (root / name / "cgroup.procs").write_text(str(os.getpid()))
+
+            staller = subprocess.Popen([sys.executable, "-c", STALLER, str(big), "8"], preexec_fn=move_in)
+            try:
+                daemon.wait_for(
+                    lambda: daemon.metrics().get(f"memmond_psi_trigger_events_total{{{labels}}}", 0) >= 1,
+                    10,
+                    "the cgroup's trigger",
+                )
+            finally:
+                staller.kill()
+                staller.wait(10)
+        finally:
+            for path in reversed(made):
+                for _ in range(100):
+                    try:
+                        path.rmdir()
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+        daemon.wait_for(
+            lambda: daemon.metrics()['memmond_psi_triggers{mode="polling"}'] == 1, 5, "the trigger disarmed"
+        )
+        assert f"memory stall on /{name}: tasks stalled" in daemon.stderr()
