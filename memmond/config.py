@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from memmond import format as fmt
 from memmond.model.watch import MAX_WATCHED_FILES, MAX_WATCHED_PROCESSES, ProcessWatch
 
 DEFAULT_CONFIG_PATH = Path("/etc/memmond/memmond.yaml")
@@ -30,7 +31,8 @@ RULE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = ("rule", "severity", "cgroup", "unit")
 FOR_EACH = ("cgroup",)
-MAX_PSI_TRIGGERS = 64  # what a rule can be evaluated once per
+MAX_PSI_TRIGGERS = 64
+MAX_RECORDER_POINTS = 100_000  # what a rule can be evaluated once per
 MAX_RULES = 200
 
 
@@ -135,9 +137,17 @@ class PsiTriggerConfig:
 
 @dataclass(frozen=True)
 class EventsConfig:
-    """Memory events: what wakes the daemon the moment memory stalls."""
+    """Memory events: what wakes the daemon the moment memory stalls, and what it keeps of each event."""
 
     psi_triggers: tuple[PsiTriggerConfig, ...] = (PsiTriggerConfig(),)
+    record: bool = True  # the flight recorder and event records
+    recorder_seconds: float = 60.0  # how far back a record reaches before its first trigger
+    recorder_interval_seconds: float | None = None  # None: a point per sample, read anyway (no extra cost)
+    fast_interval_seconds: float = 0.1  # after a trigger: a point this often, vmstat included
+    fast_seconds: float = 10.0  # fast mode after each trigger; the event closes when it ends
+    directory: str | None = None  # where records go when $STATE_DIRECTORY is not set
+    max_records: int = 100
+    max_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,7 @@ class RuleConfig:
     labels: tuple[tuple[str, str], ...] | None = None
     enabled: bool | None = None
     for_each: str | None = None  # "cgroup": one state machine per watched cgroup
+    record: bool | None = None  # firing opens a memory event (flight recorder record)
 
 
 @dataclass(frozen=True)
@@ -401,6 +412,7 @@ def _rule_fields(w: _Walker, override: bool) -> dict[str, Callable[[yaml.Node, s
         "keep_firing_for": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0, 86400, "s")),
         "severity": lambda n, p: w.scalar(n, p, _one_of(SEVERITIES)),
         "labels": labels,
+        "record": lambda n, p: w.scalar(n, p, _boolean),
     }
     if override:
         fields["enabled"] = lambda n, p: w.scalar(n, p, _boolean)
@@ -437,6 +449,7 @@ def _rule(w: _Walker, node: yaml.Node, path: str, override: bool, name: str | No
         labels=values.get("labels"),
         enabled=values.get("enabled"),
         for_each=values.get("for_each"),
+        record=values.get("record"),
     )
 
 
@@ -684,14 +697,44 @@ def _events(w: _Walker, node: yaml.Node, path: str) -> Any:
     values = w.mapping(
         node,
         path,
-        {"psi_triggers": lambda n, p: tuple(t for t in w.sequence(n, p, trigger) if t is not _INVALID)},
+        {
+            "psi_triggers": lambda n, p: tuple(t for t in w.sequence(n, p, trigger) if t is not _INVALID),
+            "record": lambda n, p: w.scalar(n, p, _boolean),
+            "recorder_seconds": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+            "recorder_interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0.05, 60, "s")),
+            "fast_duration": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 300, "s")),
+            "fast_interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 0.05, 10, "s")),
+            "directory": lambda n, p: w.scalar(n, p, _text),
+            "max_records": lambda n, p: w.scalar(n, p, _int_in(1, 100_000)),
+            "max_bytes": lambda n, p: w.scalar(
+                n, p, _ranged(lambda v: fmt.parse_bytes(str(v)), 65536, 1 << 40, " bytes")
+            ),
+        },
     )
     if values is None:
         return _INVALID
-    triggers = values.get("psi_triggers", EventsConfig().psi_triggers)
+    default = EventsConfig()
+    triggers = values.get("psi_triggers", default.psi_triggers)
     if len(triggers) > MAX_PSI_TRIGGERS:
         return w.error(node, path, f"at most {MAX_PSI_TRIGGERS} psi_triggers (one file descriptor each)")
-    return EventsConfig(psi_triggers=triggers)
+    interval = values.get("recorder_interval", default.recorder_interval_seconds)
+    seconds = values.get("recorder_seconds", default.recorder_seconds)
+    fast_interval = values.get("fast_interval", default.fast_interval_seconds)
+    fast_seconds = values.get("fast_duration", default.fast_seconds)
+    points = seconds / (interval or 0.1) + fast_seconds / fast_interval
+    if points > MAX_RECORDER_POINTS:
+        return w.error(node, path, f"the flight recorder would hold over {MAX_RECORDER_POINTS} points")
+    return EventsConfig(
+        psi_triggers=triggers,
+        record=values.get("record", default.record),
+        recorder_seconds=seconds,
+        recorder_interval_seconds=interval,
+        fast_interval_seconds=fast_interval,
+        fast_seconds=fast_seconds,
+        directory=values.get("directory"),
+        max_records=values.get("max_records", default.max_records),
+        max_bytes=values.get("max_bytes", default.max_bytes),
+    )
 
 
 def _cgroup_path(value: Any) -> str:

@@ -190,6 +190,8 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
             finally:
                 staller.kill()
                 staller.wait(10)
+            daemon.wait_for(lambda: json.loads(daemon.get("/api/v1/events")[2])["events"], 15, "the event record")
+            events_seen = json.loads(daemon.get("/api/v1/events")[2])["events"]
         finally:
             for _ in range(100):
                 try:
@@ -200,6 +202,9 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
         stderr = daemon.stderr()
     assert fired_after < 8, fired_after
     assert "memory stall on the machine: tasks stalled" in stderr and "stall_mode=kernel" in stderr
+    # the stall opened a memory event; its record closes when the fast seconds after the last trigger end
+    events = [e for e in events_seen if e["trigger"] == "psi"]
+    assert events and events[0]["stalled_seconds"] > 0.1, events_seen
 
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
@@ -264,3 +269,110 @@ def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup
             lambda: daemon.metrics()['memmond_psi_triggers{mode="polling"}'] == 1, 5, "the trigger disarmed"
         )
         assert f"memory stall on /{name}: tasks stalled" in daemon.stderr()
+
+
+# -- the flight recorder and event records ------------------------------------------------------------------
+
+import json  # noqa: E402
+
+from memmond.model.recorder import FIELDS, EventRecord, FlightRecorder, column  # noqa: E402
+from memmond.serve.events import EventStore, read_record  # noqa: E402
+
+
+def test_the_recorder_ring_keeps_the_newest_points_in_order() -> None:
+    ring = FlightRecorder(4)
+    for t in range(6):
+        ring.add([float(t)] + [float("nan")] * (len(FIELDS) - 1))
+    points = ring.points()
+    assert [row[0] for row in points] == [2.0, 3.0, 4.0, 5.0] and points[0][2] is None
+    assert [row[0] for row in ring.points(since=3.5)] == [4.0, 5.0]
+    assert ring.nbytes == 4 * len(FIELDS) * 8
+
+
+def record(number: int, points: int = 10) -> EventRecord:
+    rows = [[float(i), 1.7e9 + i, 1e9 - i] + [None] * (len(FIELDS) - 3) for i in range(points)]
+    return EventRecord(
+        f"20261125T0000{number:02d}Z-abcd", 1.7e9 + number, float(number), [{"trigger": "rule"}], points=rows
+    )
+
+
+def test_records_are_written_whole_and_bounded_by_count_and_bytes(tmp_path: Path) -> None:
+    store = EventStore(str(tmp_path / "events"), max_records=3, max_bytes=10**9)
+    for number in range(5):
+        store.add(record(number))
+    files = sorted(p.name for p in (tmp_path / "events").iterdir())
+    assert files == [f"20261125T0000{n:02d}Z-abcd.json" for n in (2, 3, 4)]  # oldest removed first
+    assert [s["id"] for s in store.list()] == [f"20261125T0000{n:02d}Z-abcd" for n in (4, 3, 2)]
+    whole = json.loads(store.get("20261125T000002Z-abcd") or b"")
+    assert whole["fields"] == list(FIELDS) and column(whole["points"], "mem_available_bytes")[0] == 1e9
+    size = (tmp_path / "events" / files[0]).stat().st_size
+    small = EventStore(str(tmp_path / "small"), max_records=100, max_bytes=2 * size + 10)
+    for number in range(4):
+        small.add(record(number))
+    assert len(list((tmp_path / "small").iterdir())) == 2
+    # a restart finds the records a previous run left; a corrupt or truncated one is skipped
+    (tmp_path / "events" / "20261125T000009Z-dead.json").write_text('{"id": "20261125T000009Z-dead", "poi')
+    again = EventStore(str(tmp_path / "events"), max_records=3, max_bytes=10**9)
+    assert [s["id"] for s in again.list()] == [f"20261125T0000{n:02d}Z-abcd" for n in (4, 3, 2)]
+    assert again.get("20261125T000009Z-dead") is None and again.get("../../etc/passwd") is None
+    assert read_record(tmp_path / "events" / "20261125T000009Z-dead.json") is None
+
+
+def test_an_unusable_state_directory_keeps_records_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    store = EventStore(str(blocker / "events"), max_records=10, max_bytes=10**9)
+    store.add(record(1))
+    assert not store.persisted and "Not a directory" in (store.problem or "")
+    assert store.get("20261125T000001Z-abcd") is not None and len(store.list()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_state_directory_keeps_records_in_memory_and_leaves_no_half_file(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+    try:
+        store = EventStore(str(full), max_records=100, max_bytes=10**9)
+        store.add(record(1, points=5))
+        assert store.persisted
+        store.add(record(2, points=5000))  # ~400 KB: does not fit
+        assert not store.persisted and "No space left on device" in (store.problem or "")
+        assert sorted(p.name for p in full.iterdir()) == ["20261125T000001Z-abcd.json"]  # no temporary left
+        assert store.get("20261125T000002Z-abcd") is not None
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+
+
+def test_a_rule_with_record_opens_an_event_whose_record_survives_a_restart(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(
+        "interval: 200ms\n"
+        "events:\n  psi_triggers: []\n  recorder_seconds: 3s\n  recorder_interval: 100ms\n  fast_duration: 1s\n"
+        f"  directory: {directory}\n"
+        "rules:\n  - {name: later, expr: 'rate(pgmajfault) >= 0 and delta(mem_total, 2s) == 0', record: true}\n"
+    )
+    with RunningDaemon("--procfs", "/proc", "--config", str(cfg), "--kmsg", "none") as daemon:
+        daemon.wait_for(lambda: daemon.metrics().get('memmond_events_total{trigger="rule"}') == 1, 10, "an event")
+        daemon.wait_for(lambda: json.loads(daemon.get("/api/v1/events")[2])["events"], 5, "the record")
+        listing = json.loads(daemon.get("/api/v1/events")[2])
+        assert listing["persisted"] is True and listing["directory"] == str(directory)
+        (summary,) = listing["events"]
+        assert summary["trigger"] == "rule" and summary["min_available_bytes"] > 0
+        status, _, body = daemon.get(f"/api/v1/events/{summary['id']}")
+        whole = json.loads(body)
+        assert status == 200 and whole["trigger_list"][0]["rule"] == "later"
+        times = column(whole["points"], "monotonic")
+        opened, closed = whole["started_monotonic"], whole["ended_monotonic"]
+        assert min(times) < opened - 1.5  # the recorder's seconds before the rule fired
+        assert max(times) > opened + 0.8 and closed - opened >= 1.0  # the fast second after it
+        assert column(whole["points"], "pgscan")  # vmstat's reclaim counters in fast mode
+        assert daemon.metrics()["memmond_event_records_persisted"] == 1
+        assert f"memory event {summary['id']} (rule)" in daemon.stderr()
+        assert daemon.get("/api/v1/events/20990101T000000Z-0000")[0] == 404
+        assert daemon.get("/api/v1/events/..%2F..%2Fetc")[0] == 404
+    assert (directory / f"{summary['id']}.json").exists()
+    cfg.write_text(cfg.read_text().replace("record: true", "record: false"))
+    with RunningDaemon("--procfs", "/proc", "--config", str(cfg), "--kmsg", "none") as daemon:
+        assert [e["id"] for e in json.loads(daemon.get("/api/v1/events")[2])["events"]] == [summary["id"]]

@@ -208,6 +208,7 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
     config = tmp_path / "m.yaml"
     config.write_text(
         "interval: 1s\ncgroups:\n  interval: 3s\nbuiltin_rules:\n  overrides:\n    cgroup_near_limit: {for: 0s}\n"
+        "events: {fast_duration: 2s, psi_triggers: []}\n"
     )
     with RunningDaemon("--config", str(config)) as daemon:
         first = OwnCgroup(128 * MiB)
@@ -249,6 +250,18 @@ def test_real_oom_kills_are_counted_and_attributed_even_in_a_removed_cgroup(
         assert f"rule cgroup_oom_kill firing for {path}: The OOM killer killed a process in {first.name}" in (
             daemon.stderr()
         )
+
+        # the kill opened a memory event: its record has the victim and the seconds before the kill
+        def oom_event() -> dict | None:
+            listed = json.loads(daemon.get("/api/v1/events")[2])["events"]
+            return next((e for e in listed if e["trigger"] == "oom_kill"), None)
+
+        daemon.wait_for(lambda: oom_event() is not None, 15, "the OOM kill's event record")
+        summary = oom_event()
+        assert summary is not None and summary["oom_kills"] >= 1
+        whole = json.loads(daemon.get(f"/api/v1/events/{summary['id']}")[2])
+        assert any(k["pid"] == victim["pid"] for k in whole["oom_kill_list"])
+        assert min(row[0] for row in whole["points"]) < whole["started_monotonic"] - 5
 
         # A second cgroup lives and dies between two cgroup walks (3 s apart): the walk never sees it,
         # the kernel log still attributes its kill.

@@ -233,6 +233,29 @@ def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
     assert reloaded.strip(), "no reloaded event in the journal"
     assert container.show("ActiveState")["ActiveState"] == "active"
 
+    # A memory event (a rule with record: true) is recorded in the unit's StateDirectory and outlives a restart.
+    container.sh(
+        "sed -i 's/^rules: \\[\\]/rules: [{name: always, expr: mem_total > 0, record: true}]/; "
+        "s/^  fast_duration: 10s/  fast_duration: 1s/' /etc/memmond/memmond.yaml && systemctl reload memmond",
+        check=True,
+    )
+
+    def events() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/events", timeout=5) as response:
+            return json.loads(response.read())
+
+    container.wait("an event record", lambda: events()["events"], 20)
+    listed = events()
+    assert listed["persisted"] is True and listed["directory"] == "/var/lib/memmond", listed
+    recorded = [e["id"] for e in listed["events"]]
+    assert container.sh(f"test -s /var/lib/memmond/{recorded[0]}.json").returncode == 0
+    journal = container.sh("journalctl -u memmond -o json --no-pager MEMMOND_EVENT=memory_event").stdout
+    assert f'"MEMMOND_EVENT_ID":"{recorded[0]}"' in journal
+    container.sh("systemctl restart memmond", check=True)
+    container.wait("memmond active again", lambda: container.show("ActiveState")["ActiveState"] == "active", 30)
+    container.wait("/metrics after the restart", scraped, 15)
+    assert set(recorded) <= {e["id"] for e in events()["events"]}
+
 
 def test_a_stalled_sampling_loop_is_restarted_by_the_watchdog(container: Container) -> None:
     container.sh(

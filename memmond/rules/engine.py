@@ -44,6 +44,7 @@ class Rule:
     summary: Template | None = None
     origin: str = "config"  # "builtin" or "config"
     for_each: str | None = None  # "cgroup": one state per cgroup
+    record: bool = False  # firing opens a memory event with a flight-recorder record
 
     @property
     def per_cgroup(self) -> bool:

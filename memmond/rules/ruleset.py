@@ -92,7 +92,7 @@ def _builtin_config(definition: dict[str, str]) -> RuleConfig:
 
 
 # The fields an override may set on a built-in rule.
-_OVERRIDABLE = ("expr", "clear", "summary", "for_seconds", "keep_firing_for_seconds", "severity", "labels")
+_OVERRIDABLE = ("expr", "clear", "summary", "for_seconds", "keep_firing_for_seconds", "severity", "labels", "record")
 
 
 def _merge(base: RuleConfig, override: RuleConfig) -> tuple[RuleConfig, set[str]]:
@@ -145,6 +145,7 @@ def _compile(
         summary=summary,
         origin=origin,
         for_each=rule.for_each,
+        record=bool(rule.record),
     )
 
 

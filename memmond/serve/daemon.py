@@ -23,12 +23,15 @@ from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import LEVELS, Config, ConfigError, Listen
 from memmond.model import cgroups, trend, watch
+from memmond.model import recorder as recorder_mod
 from memmond.model.history import Extremes, History
+from memmond.model.recorder import EventRecord, FlightRecorder
 from memmond.model.snapshot import Sampler, Snapshot
 from memmond.rules import ruleset
 from memmond.rules.engine import FIRING, Engine, Transition
 from memmond.rules.levels import PressureTracker
 from memmond.serve import logs
+from memmond.serve.events import Events, EventStore
 from memmond.serve.exposition import Published, RuleStatus, SelfStats
 from memmond.serve.http import HttpServer
 from memmond.serve.kernellog import JournalKernelLog, KernelLog
@@ -135,6 +138,12 @@ class Daemon:
         self.journal = journal  # "auto": the system journal when /dev/kmsg is not readable; a directory; None
         self._kernel_log: KernelLog | JournalKernelLog | None = None
         self._triggers: PsiTriggers | None = None
+        self._recorder: FlightRecorder | None = None
+        self._events: Events | None = None
+        self._event_store: EventStore | None = None
+        self._event_cgroups: tuple[object, ...] = ()  # the cgroup walk when the open event began
+        self._fast = False
+        self._recorder_timer: Timer | None = None
         self._stall_said: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, cgroup) -> (last logged, fires since)
         self._oom_kills: dict[tuple[str, str], int] = {}  # (cgroup, unit) -> kills seen in the kernel log
         self._oom_recent: collections.deque[dict[str, object]] = collections.deque(maxlen=OOM_KEPT)
@@ -172,6 +181,10 @@ class Daemon:
                 lambda t: None if t.config.cgroup is not None else _stall_total(pressure.line(t.spec.kind)),
             )
         self.history.append(snap)
+        if self._recorder is not None and self._recorder_timer is None:  # the ring's point of this sample
+            self._recorder.add(
+                recorder_mod.point(snap.monotonic, snap.wall_time, snap.meminfo, snap.pressure, snap.vmstat)
+            )
         self.extremes.add(snap)
         self.stats.observe(snap)
         self._log_source_changes(snap)
@@ -180,11 +193,15 @@ class Daemon:
         )
         for transition in transitions:
             self._log_transition(transition)
+            if transition.state == FIRING and transition.rule.record:
+                self._event_trigger("rule", {"rule": transition.rule.name, "cgroup": transition.cgroup or None})
         change = self.tracker.update(snap)
         if change is not None:
             self.stats.level_changes_total[change.level] += 1
             self._level_changes.append(trend.LevelChange(snap.wall_time, change.previous, change.level))
             worse = LEVELS.index(change.level) > LEVELS.index(change.previous)
+            if change.level == "critical":
+                self._event_trigger("pressure_critical", {"reason": change.reason})
             level = logging.WARNING if worse and change.level in ("high", "critical") else logging.INFO
             logs.event(
                 level,
@@ -235,6 +252,8 @@ class Daemon:
                 oom_victims_readable=self._kernel_log is not None and self._kernel_log.fd is not None,
                 psi_trigger_modes=self._triggers.modes() if self._triggers is not None else {},
                 psi_trigger_events=dict(self._triggers.events_total) if self._triggers is not None else {},
+                events_total=dict(self._events.events_total) if self._events is not None else {},
+                event_store=self._event_store,
             )
         return self._published
 
@@ -291,6 +310,7 @@ class Daemon:
             key = (OTHER_CGROUP, "")  # a bounded label set, whatever a fork bomb of cgroups does
         self._oom_kills[key] = self._oom_kills.get(key, 0) + 1
         self._oom_recent.append({"time": time.time(), "unit": unit, **kill.to_dict()})
+        self._event_trigger("oom_kill", {"pid": kill.pid, "command": kill.command, "cgroup": kill.cgroup})
         rss = f", rss {fmt.iec(kill.rss_bytes)}" if kill.rss_bytes is not None else ""
         where = "the whole machine" if kill.oom_cgroup is None else f"the limit of {kill.oom_cgroup}"
         logs.event(
@@ -457,6 +477,7 @@ class Daemon:
         self.config = new
         if events_changed and self._server is not None:  # armed only once the loop runs
             self._arm_psi_triggers()
+            self._start_events()
         self.stats.config_reload_ok = True
         self.stats.config_reload_success_time = time.time()
         self._published = None
@@ -486,6 +507,140 @@ class Daemon:
             return None
         return f"{root}{'' if path == '/' else path}/memory.pressure"
 
+    # -- memory events ------------------------------------------------------------------------------------
+    def _state_directory(self) -> str | None:
+        """systemd's StateDirectory= (the first of $STATE_DIRECTORY), else events.directory, else none."""
+        from_systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return from_systemd or self.config.events.directory
+
+    def _start_events(self) -> None:
+        settings = self.config.events
+        if self._recorder_timer is not None:
+            self._recorder_timer.cancel()
+            self._recorder_timer = None
+        if self._events is not None and self._events.open is not None:
+            self._events.close()
+        if not settings.record:
+            self._recorder = self._events = self._event_store = None
+            return
+        # the ring holds the seconds before (a point a sample, or a point a recorder_interval) and the fast
+        # points after; an event extends fast mode, so a long one keeps only its latest part
+        every = settings.recorder_interval_seconds or self.config.interval_seconds
+        points = int(settings.recorder_seconds / every + settings.fast_seconds / settings.fast_interval_seconds) + 2
+        if self._recorder is None or self._recorder.capacity != points:
+            self._recorder = FlightRecorder(points)
+        directory = self._state_directory()
+        store = self._event_store
+        if (
+            store is None
+            or str(store.directory or "") != (directory or "")
+            or (
+                store.max_records,
+                store.max_bytes,
+            )
+            != (settings.max_records, settings.max_bytes)
+        ):
+            store = self._event_store = EventStore(directory, settings.max_records, settings.max_bytes)
+        self._events = Events(
+            store,
+            settings.fast_seconds,
+            settings.recorder_seconds,
+            self._set_fast,
+            self._loop.call_at,
+            self._build_record,
+            self._on_record,
+        )
+        log.info(
+            "events: flight recorder of %s, a point every %s, every %s for %s after a trigger; records %s",
+            fmt.duration(settings.recorder_seconds),
+            fmt.duration(every),
+            fmt.duration(settings.fast_interval_seconds),
+            fmt.duration(settings.fast_seconds),
+            f"in {store.directory}" if store.persisted else f"in memory only ({store.problem})",
+        )
+        self._schedule_recorder()
+
+    def _set_fast(self, fast: bool) -> None:
+        self._fast = fast
+        if fast:
+            self._event_cgroups = self._cgroups.cgroups if self._cgroups is not None else ()
+        self._published = None
+        self._schedule_recorder()
+
+    def _schedule_recorder(self) -> None:
+        """A recorder timer only in fast mode or with its own recorder_interval: otherwise the ring takes
+        a point from every sample, which reads the same files anyway (a 10 Hz timer of its own would
+        cost five times the whole daemon: README, Performance)."""
+        if self._recorder_timer is not None:
+            self._recorder_timer.cancel()
+            self._recorder_timer = None
+        settings = self.config.events
+        interval = settings.fast_interval_seconds if self._fast else settings.recorder_interval_seconds
+        if self._recorder is not None and interval is not None:
+            self._recorder_timer = self._loop.call_at(time.monotonic() + interval, self._record_point)
+
+    def _record_point(self) -> None:
+        """A point of the recorder's own timer: meminfo and PSI (and vmstat in fast mode), read through
+        the kept descriptors. A source that fails leaves its fields empty for this point."""
+        from memmond.sources import meminfo, pressure, vmstat
+
+        self._recorder_timer = None
+        recorder = self._recorder
+        if recorder is None:
+            return
+        values = []
+        for module, wanted in ((meminfo, True), (pressure, True), (vmstat, self._fast)):
+            parsed = None
+            if wanted:
+                try:
+                    parsed = module.read(self.procfs)  # type: ignore[attr-defined]
+                except Exception:  # a kernel file that fails here is reported by the sampler
+                    parsed = None
+            values.append(parsed)
+        recorder.add(recorder_mod.point(time.monotonic(), time.time(), *values))
+        self._schedule_recorder()
+
+    def _event_trigger(self, kind: str, detail: dict[str, object]) -> None:
+        if self._events is not None:
+            self._events.trigger(kind, detail)
+            self._published = None
+
+    def _build_record(self, record: EventRecord) -> None:
+        assert self._recorder is not None
+        before = self.config.events.recorder_seconds
+        record.points = self._recorder.points(since=record.started_monotonic - before)
+        after = self._cgroups.cgroups if self._cgroups is not None else ()
+        record.cgroups = recorder_mod.movers(self._event_cgroups, after)  # type: ignore[arg-type]
+        since = record.started_wall - before
+        record.oom_kills = [kill for kill in self._oom_recent if float(kill["time"]) >= since]  # type: ignore[arg-type]
+
+    def _on_record(self, record: EventRecord) -> None:
+        summary = record.summary()
+        self._published = None
+        available = summary["min_available_bytes"]
+        stalled = summary["stalled_seconds"]
+        logs.event(
+            logging.WARNING,
+            "memory_event",
+            "memory event %s (%s): %s; lowest MemAvailable %s, stalled %s, %d OOM kill%s%s",
+            record.id,
+            record.trigger,
+            fmt.duration(float(summary["duration_seconds"] or 0)),  # type: ignore[arg-type]
+            fmt.iec(float(available)) if available is not None else "n/a",  # type: ignore[arg-type]
+            fmt.duration(float(stalled)) if stalled is not None else "n/a",  # type: ignore[arg-type]
+            len(record.oom_kills),
+            "" if len(record.oom_kills) == 1 else "s",
+            f"; most affected: {summary['top_cgroup']}" if summary["top_cgroup"] else "",
+            event_id=record.id,
+            event_trigger=record.trigger,
+            event_triggers=summary["triggers"],
+            event_duration=summary["duration_seconds"],
+            event_min_available=available if available is not None else "",
+            event_stalled=stalled if stalled is not None else "",
+            event_oom_kills=len(record.oom_kills),
+            event_top_cgroup=summary["top_cgroup"] or "",
+        )
+
     def _arm_psi_triggers(self) -> None:
         if self._triggers is not None:
             self._triggers.close()
@@ -506,6 +661,10 @@ class Daemon:
     def _on_stall(self, event: StallEvent) -> None:
         """A trigger fired. Logged at most once a minute a trigger (with how often it fired meanwhile), so a
         machine stalling for an hour writes 60 lines, not 1800."""
+        self._event_trigger(
+            "psi",
+            {"kind": event.kind, "cgroup": event.cgroup, "stalled_seconds": round(event.grown_seconds, 6)},
+        )
         key = (event.kind, event.cgroup)
         last, unlogged = self._stall_said.get(key, (float("-inf"), 0))
         unlogged += 1
@@ -642,6 +801,7 @@ class Daemon:
         self.sample_watched(time.monotonic())
         self.sample_cgroups(time.monotonic())  # the cgroup tree first: cgroup triggers arm in it
         self._arm_psi_triggers()
+        self._start_events()
         self.sample_once()
         self.notifier.ready(self._status())
         if self.notifier.enabled:
@@ -659,6 +819,8 @@ class Daemon:
                 self._kernel_log.close()
             if self._triggers is not None:
                 self._triggers.close()
+            if self._events is not None and self._events.open is not None:
+                self._events.close()  # a stop mid-event still leaves its record
             server.close()
             loop.close()
             logs.event(

@@ -24,6 +24,7 @@ from memmond.model.history import EXTREMES, History
 from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
 from memmond.model.trend import LevelChange
 from memmond.model.watch import FileSample, ProcessSample
+from memmond.serve.events import EventStore
 from memmond.serve.textformat import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -379,6 +380,18 @@ def _spec_list() -> list[MetricSpec]:
             ("kind", "cgroup"),
         ),
         MetricSpec(
+            "memmond_events_total",
+            "counter",
+            "Memory events recorded (flight-recorder records), by what opened them: psi, oom_kill, rule, "
+            "pressure_critical. Triggers while an event is open join it.",
+            ("trigger",),
+        ),
+        MetricSpec(
+            "memmond_event_records_persisted",
+            "gauge",
+            "1 when event records are written to the state directory, 0 when they are kept in memory only.",
+        ),
+        MetricSpec(
             "memmond_psi_triggers",
             "gauge",
             "Configured PSI triggers by how they are watched: kernel (armed, wake memmond at once) or polling "
@@ -713,6 +726,19 @@ def _rate_families(pub: Published) -> Iterator[Family]:
 _BASIC_EVENTS = ("oom_kill", "max", "high")
 
 
+EVENT_TRIGGERS = ("psi", "oom_kill", "rule", "pressure_critical")
+
+
+def _event_families(pub: Published) -> Iterator[Family]:
+    if pub.event_store is None:
+        return
+    opened = _counter("memmond_events_total")
+    for trigger in EVENT_TRIGGERS:
+        opened.add(pub.events_total.get(trigger, 0), (("trigger", trigger),), "_total")
+    yield opened
+    yield _gauge("memmond_event_records_persisted", 1 if pub.event_store.persisted else 0)
+
+
 def _psi_trigger_families(pub: Published) -> Iterator[Family]:
     if not pub.psi_trigger_modes:
         return
@@ -811,6 +837,7 @@ def build_families(pub: Published) -> list[Family]:
     families.extend(_cgroup_families(pub))
     families.extend(_oom_families(pub))
     families.extend(_psi_trigger_families(pub))
+    families.extend(_event_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -869,6 +896,8 @@ class Published:
     oom_victims_readable: bool = False
     psi_trigger_modes: dict[str, int] = field(default_factory=dict)  # kernel / polling -> triggers
     psi_trigger_events: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, cgroup) -> fired
+    events_total: dict[str, int] = field(default_factory=dict)  # trigger -> events it opened
+    event_store: EventStore | None = None  # the loop's own store (one thread: read where it stands)
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Family] | None = field(default=None, repr=False)
 

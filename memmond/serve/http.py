@@ -54,6 +54,7 @@ LANDING_PAGE = """<!DOCTYPE html>
 <li><a href="/-/ready">/-/ready</a> &mdash; the first sample is in</li>
 <li><a href="/api/v1/trend?samples=20">/api/v1/trend?samples=20</a> &mdash; trends over recent samples (JSON)</li>
 <li><a href="/api/v1/oom">/api/v1/oom</a> &mdash; the last 100 OOM kills: victim, cgroup, size (JSON)</li>
+<li><a href="/api/v1/events">/api/v1/events</a> &mdash; memory events with the seconds around them (JSON)</li>
 </ul>
 </body></html>
 """
@@ -88,6 +89,7 @@ _VERSION = re.compile(rb"^HTTP/([0-9])\.([0-9])$")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _TARGET = re.compile(rb"^/[\x21-\x7e]*$")
 _DIGITS = re.compile(r"^[0-9]{1,7}$")  # ASCII only: str.isdigit() also takes '²'
+_EVENT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}$")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PLAIN_HTTP_TO_TLS = (
@@ -786,6 +788,8 @@ class HttpServer:
                 kills = list(published.oom_recent) if published is not None else []
                 readable = published.oom_victims_readable if published is not None else False
                 self._json(conn, request, 200, {"victims_readable": readable, "kills": kills})
+            elif path == "/api/v1/events" or path.startswith("/api/v1/events/"):
+                self._events(conn, request, path.removeprefix("/api/v1/events").lstrip("/"))
             elif path == "/":
                 conn.respond(request, 200, LANDING_PAGE.format(version=__version__).encode(), HTML)
             elif path == "/-/healthy":
@@ -826,6 +830,23 @@ class HttpServer:
             return
         result = trend.analyze(history.latest(int(text)), published.level_changes)
         self._json(conn, request, 200, {"requested_samples": int(text), **result.to_dict()})
+
+    def _events(self, conn: _Connection, request: Request, record_id: str) -> None:
+        """GET /api/v1/events: the recorded memory events, newest first; /api/v1/events/ID: one record."""
+        published = self.latest()
+        store = published.event_store if published is not None else None
+        if store is None:
+            self._json(conn, request, 404, {"error": "event recording is off (events.record: false)"})
+            return
+        if not record_id:
+            doc = {"persisted": store.persisted, "directory": str(store.directory) if store.directory else None}
+            self._json(conn, request, 200, {**doc, "problem": store.problem, "events": store.list()})
+            return
+        body = store.get(record_id) if _EVENT_ID.match(record_id) else None
+        if body is None:
+            self._json(conn, request, 404, {"error": f"no event {record_id!r}"})
+            return
+        conn.respond(request, 200, body + b"\n", "application/json")
 
     @staticmethod
     def _json(conn: _Connection, request: Request, status: int, doc: object) -> None:

@@ -34,6 +34,7 @@ MESSAGE_IDS = {
     "pressure_level": "dedd74a8afc84880822ff4f3f00ad402",
     "oom_kill": "b06c4d3f32014bbda2b71c84a88ea5b7",
     "memory_stall": "a5f1506e346749928cd2df3122251d4e",
+    "memory_event": "6f0d3c1e8b2a4f57a4d9e0c7b1f23a86",
 }
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 RETRY_JOURNAL_SECONDS = 60.0
