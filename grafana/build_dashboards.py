@@ -16,6 +16,33 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
+
+# Marks on every time series panel: memory events (a stall, an OOM kill, a recorded rule) and OOM kills,
+# each linking to where the evidence is (memmond events ID, or /api/v1/events on the host).
+ANNOTATIONS = [
+    {
+        "name": "Memory events",
+        "datasource": DS,
+        "enable": True,
+        "iconColor": "orange",
+        "expr": 'changes(memmond_events_total{instance=~"$instance"}[2m]) > 0',
+        "step": "60s",
+        "titleFormat": "memory event ({{trigger}}) on {{instance}}",
+        "textFormat": "curl http://{{instance}}/api/v1/events, or memmond events on the host",
+        "tagKeys": "trigger,instance",
+    },
+    {
+        "name": "OOM kills",
+        "datasource": DS,
+        "enable": True,
+        "iconColor": "red",
+        "expr": 'increase(memmond_oom_kills_total{instance=~"$instance"}[2m]) > 0',
+        "step": "60s",
+        "titleFormat": "OOM kill in {{cgroup}} on {{instance}}",
+        "textFormat": "the victim: curl http://{{instance}}/api/v1/oom",
+        "tagKeys": "unit,instance",
+    },
+]
 I = 'instance=~"$instance"'  # noqa: E741 (the label matcher every query carries)
 C = 'cgroup=~"$cgroup"'  # the cgroup variable, on the Services row's queries
 
@@ -323,7 +350,7 @@ def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict
         "time": {"from": "now-6h", "to": "now"},
         "refresh": "30s",
         "timezone": "",
-        "annotations": {"list": []},
+        "annotations": {"list": ANNOTATIONS},
         "links": [],
         "templating": {
             "list": [

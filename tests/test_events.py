@@ -5,6 +5,7 @@ fallback where the kernel will not arm a trigger."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ from conftest import CURRENT, RunningDaemon
 
 from memmond import config
 from memmond.config import ConfigError, PsiTriggerConfig
+from memmond.model.recorder import FIELDS, EventRecord, FlightRecorder, column, read_record
+from memmond.serve.events import EventStore
 from memmond.sources import psi_trigger
 from memmond.sources.psi_trigger import TriggerRefused, TriggerSpec
 
@@ -273,11 +276,6 @@ def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup
 
 # -- the flight recorder and event records ------------------------------------------------------------------
 
-import json  # noqa: E402
-
-from memmond.model.recorder import FIELDS, EventRecord, FlightRecorder, column  # noqa: E402
-from memmond.serve.events import EventStore, read_record  # noqa: E402
-
 
 def test_the_recorder_ring_keeps_the_newest_points_in_order() -> None:
     ring = FlightRecorder(4)
@@ -376,3 +374,56 @@ def test_a_rule_with_record_opens_an_event_whose_record_survives_a_restart(tmp_p
     cfg.write_text(cfg.read_text().replace("record: true", "record: false"))
     with RunningDaemon("--procfs", "/proc", "--config", str(cfg), "--kmsg", "none") as daemon:
         assert [e["id"] for e in json.loads(daemon.get("/api/v1/events")[2])["events"]] == [summary["id"]]
+
+
+def test_the_events_cli_lists_and_shows_records_from_a_state_directory(tmp_path: Path) -> None:
+    store = EventStore(str(tmp_path), max_records=10, max_bytes=10**9)
+    rows = []
+    for i in range(30):  # 3 s at 10 Hz: available falls 100 MiB, stall grows 0.5 s in the last second
+        values = [100.0 + i / 10, 1.7e9 + i / 10, float((2048 - i * 3.4) * MiB), None, float(512 * MiB), None, None]
+        values += [5.0 + (0.05 * (i - 19) if i > 19 else 0.0), None] + [None] * (len(FIELDS) - 9)
+        rows.append(values)
+    event = EventRecord(
+        "20261125T100000Z-beef",
+        1.7e9 + 1.0,
+        101.0,
+        [{"trigger": "psi", "time": 1.7e9 + 1.0, "kind": "some", "cgroup": "/"}],
+        ended_wall=1.7e9 + 3.0,
+        points=rows,
+        cgroups=[
+            {
+                "cgroup": "/system.slice/app.service",
+                "memory_bytes": 3 * 2**30,
+                "grown_bytes": 2**27,
+                "stalled_seconds": 0.4,
+            }
+        ],
+        oom_kills=[
+            {"time": 1.7e9 + 2, "pid": 42, "command": "app", "cgroup": "/system.slice/app.service", "rss_bytes": 2**30}
+        ],
+    )
+    store.add(event)
+    (tmp_path / "20261125T090000Z-0bad.json").write_text("{trunc")
+
+    def memmond(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "memmond", *args], capture_output=True, text=True, timeout=30)
+
+    listed = memmond("events", "--dir", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "psi" in listed.stdout and "20261125T100000Z-beef" in listed.stdout and "1.9 GiB" in listed.stdout
+    assert "/system.slice/app.service" in listed.stdout
+    assert "skipping" in listed.stderr and "0bad" in listed.stderr  # the truncated file, said and skipped
+    shown = memmond("events", "20261125T100000Z-beef", "--dir", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "memory event 20261125T100000Z-beef: psi" in text
+    assert "available  █" in text  # a curve that falls
+    assert "stalled    ▁" in text and "up to 50.0% of the time" in text
+    assert "+1.8s" in text and "-1.0s" in text  # the timeline runs from before the trigger to after it
+    assert "app (pid 42) in /system.slice/app.service, rss 1.0 GiB" in text
+    as_json = json.loads(memmond("events", "--dir", str(tmp_path), "--json").stdout)
+    assert [e["id"] for e in as_json] == ["20261125T100000Z-beef"]
+    missing = memmond("events", "20990101T000000Z-0000", "--dir", str(tmp_path))
+    assert missing.returncode != 0 and "no readable event" in missing.stderr
+    nobody = memmond("events", "--url", "http://127.0.0.1:9")
+    assert nobody.returncode != 0 and "cannot reach memmond" in nobody.stderr

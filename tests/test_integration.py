@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import RunningDaemon, free_port
-from test_grafana import _exprs, one_oom_kill, service_args, substitute
+from test_grafana import OOM_RECORD, _exprs, one_oom_kill, service_args, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = shutil.which("prometheus")
@@ -61,6 +61,9 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         f"interval: 250ms\nextremes_window: 10s\nwatch:\n  interval: 1s\n  files: [{watched}]\n  processes:\n"
         f"    - name: tester\n      pidfile: {tmp_path / 'me.pid'}\n"
         "rules:\n  - name: always\n    expr: mem_total > 0\n    severity: info\n    labels: {team: infra}\n"
+        # a memory event once Prometheus scrapes (15 s of history first), for the dashboard's annotation
+        "  - {name: recorded, expr: 'delta(mem_total, 15s) == 0', severity: info, record: true}\n"
+        "events: {fast_duration: 1s}\n"
     )
     am_port, prom_port = free_port(), free_port()
     (tmp_path / "alertmanager.yml").write_text(
@@ -120,6 +123,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "procs": procs,
                 "daemon": daemon,
                 "logs": logs,
+                "kmsg": kmsg,
             }
         finally:
             for proc in procs:
@@ -143,6 +147,12 @@ def test_prometheus_scrapes_memmond_and_every_dashboard_query_has_data(stack: di
     _wait("up{job=memmond} == 1", lambda: _query(prom, 'up{job="memmond"} == 1'), 30, procs)
     # rate() over 1m and the efficiency gauges need a few scrapes behind them
     _wait("a few scrapes", lambda: _query(prom, "count_over_time(memmond_samples_total[1m]) >= 4"), 30, procs)
+    # a second OOM kill while Prometheus watches, for the OOM annotation (the first came before any scrape)
+    writer = os.open(stack["kmsg"], os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(writer, OOM_RECORD.replace(b"3,1,100,-", b"3,2,200,-").replace(b"pid=811", b"pid=812"))
+    finally:
+        os.close(writer)
     for expr in _exprs():
         query = substitute(expr)
         result = _wait(f"data for {query}", lambda q=query: _query(prom, q), 20, procs)

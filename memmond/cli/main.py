@@ -372,6 +372,30 @@ def cmd_trend(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Memory events from the daemon's API, or from a state directory with --dir."""
+    from memmond.cli import events
+
+    try:
+        if args.event_id:
+            record = events.get_event(None if args.dir else args.url, args.dir, args.event_id)
+            if args.json:
+                _print_json(record)
+            else:
+                print(events.timeline(record, width=max(20, shutil.get_terminal_size((80, 24)).columns - 40)))
+            return EXIT_OK
+        found = events.list_events(None if args.dir else args.url, args.dir)
+    except events.EventsUnavailable as exc:
+        raise CLIError(str(exc)) from None
+    except ValueError as exc:
+        raise CLIError(f"not an event list: {exc}") from None
+    if args.json:
+        _print_json(found)
+    else:
+        print(events.table(found))
+    return EXIT_OK
+
+
 def cmd_cgroups(args: argparse.Namespace) -> int:
     """Memory by cgroup, like systemd-cgtop for memory: once, or refreshed in place with --watch."""
     from memmond.sources import cgroup
@@ -571,6 +595,22 @@ def build_parser() -> argparse.ArgumentParser:
     watch_cmd.add_argument("--count", type=int, help="stop after this many refreshes")
     watch_cmd.add_argument("--config", metavar="FILE", help="rules and levels from this config")
     watch_cmd.set_defaults(handler=cmd_watch)
+
+    events_cmd = sub.add_parser(
+        "events",
+        parents=[common],
+        help="memory events the daemon recorded (stalls, OOM kills) with the seconds around them",
+        description="Memory events: list them (newest first), or `memmond events ID` for one event's "
+        "timeline: available memory, page cache and stall time around it, the cgroups involved, the OOM "
+        "kills.",
+    )
+    events_cmd.add_argument("event_id", nargs="?", metavar="ID", help="one event to show (from the list)")
+    events_cmd.add_argument("--url", default="http://127.0.0.1:9847", help="the daemon (default http://127.0.0.1:9847)")
+    events_cmd.add_argument(
+        "--dir", metavar="DIR", help="read the records from this state directory instead (e.g. /var/lib/memmond)"
+    )
+    events_cmd.add_argument("--json", action="store_true", help="machine-readable")
+    events_cmd.set_defaults(handler=cmd_events)
 
     cgroups_cmd = sub.add_parser(
         "cgroups",

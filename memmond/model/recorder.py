@@ -9,10 +9,12 @@ lives on.
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from memmond.sources.cgroup import CgroupMemory
 from memmond.sources.meminfo import MemInfo
@@ -175,7 +177,7 @@ def movers(before: Iterable[CgroupMemory], after: Iterable[CgroupMemory], limit:
     old: Mapping[str, CgroupMemory] = {c.path: c for c in before}
     out = []
     for cgroup in after:
-        if cgroup.path == "other":
+        if cgroup.path in ("other", "/"):  # the root is the machine, which the points show already
             continue
         previous = old.get(cgroup.path)
         grown = (cgroup.current or 0) - (previous.current or 0) if previous is not None else None
@@ -198,3 +200,34 @@ def movers(before: Iterable[CgroupMemory], after: Iterable[CgroupMemory], limit:
     # stall first: it is what the event is about; growth breaks ties and ranks the cgroups that did not stall
     out.sort(key=lambda c: (c["stalled_seconds"] or 0, c["grown_bytes"] or 0), reverse=True)  # type: ignore[arg-type,return-value]
     return out[:limit]
+
+
+SUFFIX = ".json"  # a record file: <id>.json
+SUMMARY_KEYS = (
+    "id",
+    "trigger",
+    "started",
+    "ended",
+    "duration_seconds",
+    "triggers",
+    "min_available_bytes",
+    "stalled_seconds",
+    "oom_kills",
+    "top_cgroup",
+)
+
+
+def summary_of(record: Mapping[str, object]) -> dict[str, object]:
+    """The list view of a record read back from its file."""
+    return {key: record.get(key) for key in SUMMARY_KEYS}
+
+
+def read_record(path: Path) -> dict[str, object] | None:
+    """A record file's content, or None when it is missing, truncated or not a record."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "points" not in record:
+        return None
+    return record

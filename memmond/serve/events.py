@@ -25,13 +25,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from memmond.model.recorder import EventRecord
+from memmond.model.recorder import SUFFIX, EventRecord, read_record, summary_of
 
 log = logging.getLogger("memmond")
 MAX_EVENT_SECONDS = 300.0  # an event stays open at most this long; a longer incident is several events
 MAX_TRIGGERS_KEPT = 100  # firings listed in one record; more are counted
 FULL_RECORDS_IN_MEMORY = 5  # whole records kept in memory (as JSON bytes); summaries of all of them
-SUFFIX = ".json"
 
 
 def new_id(wall_time: float) -> str:
@@ -76,8 +75,7 @@ class EventStore:
             if record is None:
                 log.warning("events: skipping %s: not a readable event record", path)
                 continue
-            summary = {key: record.get(key) for key in SUMMARY_KEYS}
-            self.summaries[str(record["id"])] = summary
+            self.summaries[str(record["id"])] = summary_of(record)
             if len(self.summaries) > self.max_records:
                 self.summaries.popitem(last=False)
 
@@ -151,31 +149,6 @@ class EventStore:
             return None
         path = self.directory / f"{record_id}{SUFFIX}"
         return path.read_bytes() if read_record(path) is not None else None
-
-
-SUMMARY_KEYS = (
-    "id",
-    "trigger",
-    "started",
-    "ended",
-    "duration_seconds",
-    "triggers",
-    "min_available_bytes",
-    "stalled_seconds",
-    "oom_kills",
-    "top_cgroup",
-)
-
-
-def read_record(path: Path) -> dict[str, object] | None:
-    """A record file's content, or None when it is missing, truncated or not a record."""
-    try:
-        record = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "points" not in record:
-        return None
-    return record
 
 
 class Events:
