@@ -156,7 +156,9 @@ while time.monotonic() < end:  # the file's pages evict each other in the ~12 Mi
 """
 
 
-def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: Path) -> None:
+@pytest.fixture
+def big_file(tmp_path: Path) -> Path:
+    """128 MiB to read in a loop inside a 48 MiB cgroup (skips where no stall can be made)."""
     reason = _can_stall()
     if reason:
         pytest.skip(reason)
@@ -164,6 +166,11 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
     with big.open("wb") as out:
         for _ in range(128):
             out.write(os.urandom(MiB))
+    return big
+
+
+def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: Path, big_file: Path) -> None:
+    big = big_file
     cfg = tmp_path / "m.yaml"
     # a 1 s window is refused without CAP_SYS_RESOURCE: memmond uses 2 s and says so
     cfg.write_text(
@@ -213,17 +220,15 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
 UNIFIED = Path("/sys/fs/cgroup/unified")
 
 
-def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup(tmp_path: Path) -> None:
+def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup(
+    tmp_path: Path, big_file: Path
+) -> None:
     """On this hybrid host: memory limits in the v1 tree, memory.pressure in the controller-less cgroup2
     tree. The cgroup is made after memmond starts (the trigger is polled, then armed at the next walk),
     the stall happens inside it, and its removal disarms the trigger."""
-    reason = _can_stall() or (None if (UNIFIED / "cgroup.procs").exists() else "no cgroup2 tree at " + str(UNIFIED))
-    if reason:
-        pytest.skip(reason)
-    big = tmp_path / "big"
-    with big.open("wb") as out:
-        for _ in range(128):
-            out.write(os.urandom(MiB))
+    if not (UNIFIED / "cgroup.procs").exists():
+        pytest.skip(f"no cgroup2 tree at {UNIFIED}")
+    big = big_file
     name = f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
     labels = f'cgroup="/{name}",kind="some"'
     cfg = tmp_path / "m.yaml"
@@ -427,3 +432,55 @@ def test_the_events_cli_lists_and_shows_records_from_a_state_directory(tmp_path:
     assert missing.returncode != 0 and "no readable event" in missing.stderr
     nobody = memmond("events", "--url", "http://127.0.0.1:9")
     assert nobody.returncode != 0 and "cannot reach memmond" in nobody.stderr
+
+
+def test_a_trigger_storm_is_a_few_long_events_not_thousands() -> None:
+    """A PSI trigger every 2 s for an hour: events of at most MAX_EVENT_SECONDS, each listing its first
+    triggers and counting the rest; a quiet spell longer than the fast mode ends an event."""
+    from memmond.serve.events import MAX_EVENT_SECONDS, MAX_TRIGGERS_KEPT, Events
+
+    clock = [0.0]
+    timers: list[tuple[float, object]] = []
+    records: list[EventRecord] = []
+    fast_changes: list[bool] = []
+    store = EventStore(None, max_records=1000, max_bytes=10**9)
+    events = Events(
+        store,
+        fast_seconds=10.0,
+        before_seconds=60.0,
+        set_fast=fast_changes.append,
+        call_at=lambda when, callback: timers.append((when, callback)),
+        build=lambda record: None,
+        on_record=records.append,
+        clock=lambda: clock[0],
+        wall_clock=lambda: 1.7e9 + clock[0],
+    )
+
+    def advance(to: float) -> None:
+        while True:
+            due = sorted((when, i) for i, (when, _) in enumerate(timers) if when <= to)
+            if not due:
+                break
+            when, index = due[0]
+            _, callback = timers.pop(index)
+            clock[0] = max(clock[0], when)
+            callback()  # type: ignore[operator]
+        clock[0] = to
+
+    for second in range(0, 3600, 2):
+        advance(float(second))
+        events.trigger("psi", {"kind": "some"})
+    advance(3600.0 + 60)
+    assert len(records) == 3600 / MAX_EVENT_SECONDS  # 12, not 1,800
+    assert all(r.ended_monotonic - r.started_monotonic <= MAX_EVENT_SECONDS + 10 for r in records)  # type: ignore[operator]
+    assert len(records[0].triggers) == MAX_TRIGGERS_KEPT and records[0].triggers_dropped > 0
+    assert records[0].summary()["triggers"] == MAX_EVENT_SECONDS / 2
+    assert events.events_total == {"psi": 12} and len(store.list()) == 12
+    assert fast_changes[:2] == [True, False]
+    # two triggers 30 s apart (more than the 10 s of fast mode) are two events
+    advance(4000.0)
+    events.trigger("oom_kill", {"pid": 1})
+    advance(4030.0)
+    events.trigger("oom_kill", {"pid": 2})
+    advance(4100.0)
+    assert [r.trigger for r in records[-2:]] == ["oom_kill", "oom_kill"]

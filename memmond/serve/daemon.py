@@ -767,7 +767,15 @@ class Daemon:
         if self._stall_after is not None and self.stats.samples_total >= self._stall_after:
             log.warning("%s: sampling loop stalls now (a test of the watchdog)", STALL_AFTER_VARIABLE)
             threading.Event().wait()  # forever: no more samples, no more watchdog pings
-        self._schedule(self._next_due + interval)
+        due = self._next_due + interval
+        now = time.monotonic()
+        if due - now < interval / 2:
+            # This sample overran (a huge or slow kernel file): skip ticks until half an interval is free,
+            # or a sample that always overruns would leave scrapes one I/O callback between samples.
+            missed = int((now + interval / 2 - due) // interval) + 1
+            self.stats.samples_skipped_total += missed
+            due += missed * interval
+        self._schedule(due)
 
     def run(self) -> int:
         loop = self._loop

@@ -164,6 +164,8 @@ class Events:
         call_at: Callable[[float, Callable[[], None]], object],
         build: Callable[[EventRecord], None],
         on_record: Callable[[EventRecord], None],
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.fast_seconds = fast_seconds
@@ -172,12 +174,13 @@ class Events:
         self.call_at = call_at
         self.build = build  # fills in points, cgroups and OOM kills at close
         self.on_record = on_record
+        self.clock, self.wall_clock = clock, wall_clock
         self.open: EventRecord | None = None
         self.fast_until = 0.0
         self.events_total: dict[str, int] = {}  # by the trigger that opened the event
 
     def trigger(self, kind: str, detail: dict[str, object]) -> None:
-        now, wall = time.monotonic(), time.time()
+        now, wall = self.clock(), self.wall_clock()
         entry = {"trigger": kind, "time": wall, **detail}
         record = self.open
         if record is None:
@@ -194,7 +197,7 @@ class Events:
         self.fast_until = min(now + self.fast_seconds, record.started_monotonic + MAX_EVENT_SECONDS)
 
     def _maybe_close(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self.open is None:
             return
         if now < self.fast_until - 0.001:
@@ -207,7 +210,7 @@ class Events:
         if record is None:
             return
         self.set_fast(False)
-        record.ended_monotonic, record.ended_wall = time.monotonic(), time.time()
+        record.ended_monotonic, record.ended_wall = self.clock(), self.wall_clock()
         self.build(record)
         self.store.add(record)
         self.on_record(record)
