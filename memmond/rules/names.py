@@ -51,19 +51,11 @@ def _derived_getter(name: str) -> Callable[[Snapshot], float | None]:
     return lambda snap: snap.derived().get(name)
 
 
-def _psi_getter(kind: str, window: str | None) -> Callable[[Snapshot], float | None]:
-    def get(snap: Snapshot) -> float | None:
-        line = snap.pressure.line(kind) if snap.pressure is not None else None
-        if line is None:
-            return None
-        return line.total_seconds if window is None else line.avg(window)
+def _psi_getter(kind: str, window: str | None) -> Callable[[Any], float | None]:
+    """A PSI value of anything with a `pressure` (a Snapshot: the machine; a CgroupMemory: one cgroup)."""
 
-    return get
-
-
-def _cgroup_psi_getter(kind: str, window: str | None) -> Callable[[CgroupMemory], float | None]:
-    def get(cgroup: CgroupMemory) -> float | None:
-        line = cgroup.pressure.line(kind) if cgroup.pressure is not None else None
+    def get(holder: Snapshot | CgroupMemory) -> float | None:
+        line = holder.pressure.line(kind) if holder.pressure is not None else None
         if line is None:
             return None
         return line.total_seconds if window is None else line.avg(window)
@@ -101,7 +93,7 @@ CGROUP_SERIES: tuple[tuple[str, bool, Callable[[CgroupMemory], float | None], st
         (
             f"cgroup_psi_{kind}_avg{window}",
             False,
-            _cgroup_psi_getter(kind, window),
+            _psi_getter(kind, window),
             f"memory.pressure {kind}, {window} s average (ratio)",
         )
         for kind in pressure.KINDS
@@ -111,7 +103,7 @@ CGROUP_SERIES: tuple[tuple[str, bool, Callable[[CgroupMemory], float | None], st
         (
             f"cgroup_psi_{kind}_total",
             True,
-            _cgroup_psi_getter(kind, None),
+            _psi_getter(kind, None),
             f"memory.pressure {kind}, total stall (seconds)",
         )
         for kind in pressure.KINDS
