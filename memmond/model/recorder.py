@@ -80,6 +80,11 @@ def point(
     return out
 
 
+def rows(points: Iterable[Sequence[float]]) -> list[list[float | None]]:
+    """Points as a record holds them: NaN as None (JSON has no NaN)."""
+    return [[None if value != value else value for value in point] for point in points]
+
+
 class FlightRecorder:
     """A ring of points, oldest overwritten first."""
 

@@ -174,17 +174,13 @@ class Daemon:
     # -- one sample ---------------------------------------------------------------------------------------
     def sample_once(self) -> Snapshot:
         snap = self.sampler.capture()
-        if self._triggers is not None and snap.pressure is not None:
+        if self._triggers is not None and self._triggers.polled and snap.pressure is not None:
             pressure = snap.pressure
             self._triggers.poll(
                 snap.monotonic,
                 lambda t: None if t.config.cgroup is not None else _stall_total(pressure.line(t.spec.kind)),
             )
         self.history.append(snap)
-        if self._recorder is not None and self._recorder_timer is None:  # the ring's point of this sample
-            self._recorder.add(
-                recorder_mod.point(snap.monotonic, snap.wall_time, snap.meminfo, snap.pressure, snap.vmstat)
-            )
         self.extremes.add(snap)
         self.stats.observe(snap)
         self._log_source_changes(snap)
@@ -523,10 +519,14 @@ class Daemon:
         if not settings.record:
             self._recorder = self._events = self._event_store = None
             return
-        # the ring holds the seconds before (a point a sample, or a point a recorder_interval) and the fast
-        # points after; an event extends fast mode, so a long one keeps only its latest part
+        # The seconds before come from the history's samples (nothing to do per sample), or from the ring
+        # when it has a recorder_interval of its own; the ring holds the fast points after a trigger too (an
+        # event extends fast mode, so a long one keeps only its latest part).
         every = settings.recorder_interval_seconds or self.config.interval_seconds
-        points = int(settings.recorder_seconds / every + settings.fast_seconds / settings.fast_interval_seconds) + 2
+        own = (
+            settings.recorder_seconds / settings.recorder_interval_seconds if settings.recorder_interval_seconds else 0
+        )
+        points = int(own + settings.fast_seconds / settings.fast_interval_seconds) + 2
         if self._recorder is None or self._recorder.capacity != points:
             self._recorder = FlightRecorder(points)
         directory = self._state_directory()
@@ -608,7 +608,15 @@ class Daemon:
     def _build_record(self, record: EventRecord) -> None:
         assert self._recorder is not None
         before = self.config.events.recorder_seconds
-        record.points = self._recorder.points(since=record.started_monotonic - before)
+        since = record.started_monotonic - before
+        # the samples the history keeps anyway, and the recorder's own points (fast mode, recorder_interval)
+        samples = []
+        for snap in reversed(self.history.samples):
+            if snap.monotonic < since:
+                break
+            samples.append(recorder_mod.point(snap.monotonic, snap.wall_time, snap.meminfo, snap.pressure, snap.vmstat))
+        rows = recorder_mod.rows(samples) + self._recorder.points(since=since)
+        record.points = sorted(rows, key=lambda row: row[0] or 0.0)
         after = self._cgroups.cgroups if self._cgroups is not None else ()
         record.cgroups = recorder_mod.movers(self._event_cgroups, after)  # type: ignore[arg-type]
         since = record.started_wall - before

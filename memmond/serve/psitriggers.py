@@ -149,6 +149,11 @@ class PsiTriggers:
             lines.append(f"{what} on {where}: {state}")
         return lines
 
+    @property
+    def polled(self) -> bool:
+        """Some trigger is watched by polling (else the samples need not look at the stall totals)."""
+        return any(t.fd is None for t in self.triggers)
+
     def modes(self) -> dict[str, int]:
         armed = sum(1 for t in self.triggers if t.fd is not None)
         return {"kernel": armed, "polling": len(self.triggers) - armed}
