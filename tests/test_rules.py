@@ -378,3 +378,31 @@ def test_rolling_windows_agree_with_computing_from_the_history() -> None:
                 except NoData:
                     results.append("nodata")
             assert results[0] == pytest.approx(results[1]), (t, text, results)
+
+
+def test_deriv_from_prefix_sums_agrees_with_the_direct_slope_through_trims_and_rebases() -> None:
+    """The rolling window answers deriv() from prefix sums; through a ring that drops old points, bases
+    that move forward every 2 x maxlen points, a long uptime and byte-sized values, it must give the slope
+    the direct least-squares computation gives."""
+    import random
+
+    from memmond.rules.expr import SeriesWindow, _deriv
+
+    rng = random.Random(7)
+    window = SeriesWindow(maxlen=50)
+    uptime = 9_876_543.0  # seconds since boot: large times
+    value = 3e10  # bytes: large values
+    for step in range(400):
+        when = uptime + step + rng.uniform(-0.05, 0.05)  # scheduling jitter
+        value += 16_384 + rng.uniform(-50_000, 50_000)  # a slow leak under noise
+        window.add(when, None if step % 37 == 5 else value)  # gaps, as a sample without the source
+        window.trim()
+        for seconds in (5, 20, 49):
+            horizon = when - seconds
+            try:
+                direct = _deriv(window.since(horizon))
+            except NoData:
+                with pytest.raises(NoData):
+                    window.deriv(horizon)
+                continue
+            assert window.deriv(horizon) == pytest.approx(direct, rel=1e-6, abs=1e-6), (step, seconds)
