@@ -484,3 +484,23 @@ def test_a_trigger_storm_is_a_few_long_events_not_thousands() -> None:
     events.trigger("oom_kill", {"pid": 2})
     advance(4100.0)
     assert [r.trigger for r in records[-2:]] == ["oom_kill", "oom_kill"]
+
+
+def test_pressure_reaching_critical_opens_an_event(tmp_path: Path) -> None:
+    procfs = tmp_path / "proc"
+    shutil.copytree(CURRENT, procfs, symlinks=True)
+    meminfo = procfs / "meminfo"
+    lines = meminfo.read_text().splitlines()
+    total_kb = int(next(line for line in lines if line.startswith("MemTotal:")).split()[1])
+    low = [f"MemAvailable:   {total_kb // 100} kB" if line.startswith("MemAvailable:") else line for line in lines]
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("interval: 200ms\nevents: {fast_duration: 1s, psi_triggers: []}\n")
+    with RunningDaemon("--procfs", str(procfs), "--config", str(cfg)) as daemon:
+        assert daemon.metrics()['memmond_events_total{trigger="pressure_critical"}'] == 0
+        _replace(meminfo, "\n".join(low) + "\n")  # 1 % available
+        daemon.wait_for(
+            lambda: daemon.metrics().get('memmond_events_total{trigger="pressure_critical"}') == 1, 10, "the event"
+        )
+        daemon.wait_for(lambda: json.loads(daemon.get("/api/v1/events")[2])["events"], 5, "its record")
+        (summary,) = json.loads(daemon.get("/api/v1/events")[2])["events"]
+        assert summary["trigger"] == "pressure_critical" and summary["min_available_bytes"] == total_kb // 100 * 1024
