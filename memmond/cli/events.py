@@ -15,27 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from memmond import format as fmt
+from memmond.cli import remote
 from memmond.cli.live import sparkline
 from memmond.model.recorder import FIELDS, SUFFIX, read_record, summary_of
 
 
 class EventsUnavailable(Exception):
     """Neither the daemon nor the directory could give the events; the message says why."""
-
-
-def _fetch(url: str) -> bytes:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace").strip()
-        raise EventsUnavailable(f"{url}: HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EventsUnavailable(f"cannot reach memmond at {url}: {reason} (is `memmond run` running?)") from None
 
 
 def list_events(url: str | None, directory: str | None) -> list[dict[str, object]]:
@@ -56,7 +42,7 @@ def list_events(url: str | None, directory: str | None) -> list[dict[str, object
             out.append(summary_of(record))
         return out
     assert url is not None
-    doc = json.loads(_fetch(f"{url.rstrip('/')}/api/v1/events"))
+    doc = json.loads(remote.get(url, "/api/v1/events"))
     return list(doc.get("events", []))
 
 
@@ -67,7 +53,7 @@ def get_event(url: str | None, directory: str | None, event_id: str) -> dict[str
             raise EventsUnavailable(f"no readable event {event_id!r} in {directory}")
         return record
     assert url is not None
-    return json.loads(_fetch(f"{url.rstrip('/')}/api/v1/events/{event_id}"))
+    return json.loads(remote.get(url, f"/api/v1/events/{event_id}"))
 
 
 def _when(wall: object) -> str:

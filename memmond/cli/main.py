@@ -352,19 +352,14 @@ def cmd_drop_caches(args: argparse.Namespace) -> int:
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    import urllib.error
-    import urllib.request
+    from memmond.cli import remote
 
-    url = f"{args.url.rstrip('/')}/api/v1/trend?samples={args.samples}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            doc = json.load(response)
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace").strip()
-        raise CLIError(f"{url}: HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CLIError(f"cannot reach memmond at {args.url}: {reason} (is `memmond run` running?)") from None
+        doc = json.loads(remote.get(args.url, f"/api/v1/trend?samples={args.samples}"))
+    except remote.DaemonUnavailable as exc:
+        raise CLIError(str(exc)) from None
+    except ValueError as exc:
+        raise CLIError(f"cannot reach memmond at {args.url}: {exc} (is `memmond run` running?)") from None
     if args.json:
         _print_json(doc)
     else:
@@ -374,7 +369,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     """Memory events from the daemon's API, or from a state directory with --dir."""
-    from memmond.cli import events
+    from memmond.cli import events, remote
 
     try:
         if args.event_id:
@@ -385,7 +380,7 @@ def cmd_events(args: argparse.Namespace) -> int:
                 print(events.timeline(record, width=max(20, shutil.get_terminal_size((80, 24)).columns - 40)))
             return EXIT_OK
         found = events.list_events(None if args.dir else args.url, args.dir)
-    except events.EventsUnavailable as exc:
+    except (events.EventsUnavailable, remote.DaemonUnavailable) as exc:
         raise CLIError(str(exc)) from None
     except ValueError as exc:
         raise CLIError(f"not an event list: {exc}") from None

@@ -1,0 +1,25 @@
+"""The daemon's HTTP API as the CLI commands that read it (`trend`, `events`) see it: one GET, one way of
+saying what went wrong."""
+
+from __future__ import annotations
+
+
+class DaemonUnavailable(Exception):
+    """The daemon did not answer, or answered with an error; the message says which."""
+
+
+def get(base_url: str, path: str) -> bytes:
+    """The body of GET base_url + path (urllib is imported here: only these commands need it)."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{base_url.rstrip('/')}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace").strip()
+        raise DaemonUnavailable(f"{url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DaemonUnavailable(f"cannot reach memmond at {base_url}: {reason} (is `memmond run` running?)") from None
