@@ -181,19 +181,26 @@ class EvalContext:
             raise NoData(series.name)
         return float(value)
 
-    def window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
-        """(times, values) of the samples within the last `seconds`, oldest first, the current included.
-        Tolerates half an interval of scheduling jitter at the far end.
+    def _reach(self, series: Series, seconds: float) -> tuple[SeriesWindow | None, float]:
+        """Where the last `seconds` of a series are: its rolling window (None: only the history has it) and
+        the oldest time that counts, half an interval of scheduling jitter before the window's start.
 
-        No data until the history covers the window: "writeback stayed above zero for 2 minutes" must not
-        fire on the first two seconds of samples after a start."""
-        if series.per_cgroup:
-            return self._cgroup_window(series, seconds)
+        No data until the samples cover the window: "writeback stayed above zero for 2 minutes" must not
+        fire on the first two seconds after a start, nor on a cgroup that appeared a second ago."""
+        if series.per_cgroup:  # the cgroup's own samples, at the cgroup walk's interval
+            rolling = self.cgroup_windows.get(series)
+            start = self.cgroup_time - seconds
+            if rolling is None or rolling.first_seen is None or rolling.first_seen > start + self.cgroup_interval / 2:
+                raise NoData(f"the cgroup's history does not reach back {seconds:g}s yet")
+            return rolling, start - self.cgroup_interval / 2
         start = self.now.monotonic - seconds
         if self.history[0].monotonic > start + self.interval / 2:
             raise NoData(f"the history does not reach back {seconds:g}s yet")
-        horizon = start - self.interval / 2
-        rolling = self.windows.get(series)
+        return self.windows.get(series), start - self.interval / 2
+
+    def window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
+        """(times, values) of the samples within the last `seconds`, oldest first, the current included."""
+        rolling, horizon = self._reach(series, seconds)
         if rolling is not None:
             return rolling.since(horizon)
         times: list[float] = []
@@ -210,23 +217,12 @@ class EvalContext:
         return times, values
 
     def deriv(self, series: Series, seconds: float) -> float:
-        """deriv() over the window: from the rolling window's prefix sums where the engine keeps one."""
-        rolling = None if series.per_cgroup else self.windows.get(series)
-        if rolling is None:
-            return _deriv(self.window(series, seconds))
-        start = self.now.monotonic - seconds
-        if self.history[0].monotonic > start + self.interval / 2:
-            raise NoData(f"the history does not reach back {seconds:g}s yet")
-        return rolling.deriv(start - self.interval / 2)
-
-    def _cgroup_window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
-        """The same over the cgroup's own samples (the cgroup walk's interval); a cgroup that appeared
-        later than the window's start has no data yet."""
-        rolling = self.cgroup_windows.get(series)
-        start = self.cgroup_time - seconds
-        if rolling is None or rolling.first_seen is None or rolling.first_seen > start + self.cgroup_interval / 2:
-            raise NoData(f"the cgroup's history does not reach back {seconds:g}s yet")
-        return rolling.since(start - self.cgroup_interval / 2)
+        """deriv() over the window: from the rolling window's prefix sums where there is one (a cgroup's
+        too), else from the samples."""
+        rolling, horizon = self._reach(series, seconds)
+        if rolling is not None:
+            return rolling.deriv(horizon)
+        return _deriv(self.window(series, seconds))
 
     def last_step(self, series: Series) -> Points:
         """The previous and the current sample of a series: rate() without a window."""
