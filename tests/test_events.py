@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CURRENT, RunningDaemon
+from test_oom import OwnCgroup
 
 from memmond import config
 from memmond.config import ConfigError, PsiTriggerConfig
@@ -176,19 +177,15 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
     cfg.write_text(
         "cgroups: {enabled: false}\nevents:\n  psi_triggers:\n    - {kind: some, stall: 100ms, window: 1s}\n"
     )
-    cgroup = V1_MEMORY / f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
     with RunningDaemon("--config", str(cfg)) as daemon:
         assert "only whole multiples of 2 s without CAP_SYS_RESOURCE; some 100000 1000000: 2 s used" in (
             daemon.stderr()
         )
         assert daemon.metrics()['memmond_psi_triggers{mode="kernel"}'] == 1
         before = daemon.metrics().get(MACHINE_EVENTS, 0)
-        cgroup.mkdir()
+        cgroup = OwnCgroup(48 * MiB)
         try:
-            (cgroup / "memory.limit_in_bytes").write_text(str(48 * MiB))
-            if (cgroup / "memory.memsw.limit_in_bytes").exists():
-                (cgroup / "memory.memsw.limit_in_bytes").write_text(str(48 * MiB))
-            procs = str(cgroup / "cgroup.procs")
+            procs = str(cgroup.path / "cgroup.procs")
             started = time.monotonic()
             staller = subprocess.Popen(
                 [sys.executable, "-c", STALLER, str(big), "8"],
@@ -203,12 +200,7 @@ def test_a_real_memory_stall_fires_the_kernel_trigger_within_a_window(tmp_path: 
             daemon.wait_for(lambda: json.loads(daemon.get("/api/v1/events")[2])["events"], 15, "the event record")
             events_seen = json.loads(daemon.get("/api/v1/events")[2])["events"]
         finally:
-            for _ in range(100):
-                try:
-                    cgroup.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            cgroup.remove()
         stderr = daemon.stderr()
     assert fired_after < 8, fired_after
     assert "memory stall on the machine: tasks stalled" in stderr and "stall_mode=kernel" in stderr
@@ -237,23 +229,19 @@ def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup
         f"events:\n  psi_triggers:\n    - {{kind: some, stall: 100ms, window: 2s, cgroup: /{name}}}\n"
     )
     roots = ("--cgroupfs", str(V1_MEMORY), "--cgroupfs", str(UNIFIED))
-    made: list[Path] = []
+    made: list[OwnCgroup] = []
     with RunningDaemon("--config", str(cfg), *roots) as daemon:
         assert daemon.metrics()['memmond_psi_triggers{mode="polling"}'] == 1  # no such cgroup yet
         try:
-            for root in (V1_MEMORY, UNIFIED):
-                (root / name).mkdir()
-                made.append(root / name)
-            (V1_MEMORY / name / "memory.limit_in_bytes").write_text(str(48 * MiB))
-            if (V1_MEMORY / name / "memory.memsw.limit_in_bytes").exists():
-                (V1_MEMORY / name / "memory.memsw.limit_in_bytes").write_text(str(48 * MiB))
+            made.append(OwnCgroup(48 * MiB, V1_MEMORY, name))  # the limit
+            made.append(OwnCgroup(None, UNIFIED, name))  # the memory.pressure the trigger watches
             daemon.wait_for(
                 lambda: daemon.metrics()['memmond_psi_triggers{mode="kernel"}'] == 1, 5, "the trigger armed"
             )
 
             def move_in() -> None:
-                for root in (V1_MEMORY, UNIFIED):
-                    (root / name / "cgroup.procs").write_text(str(os.getpid()))
+                for cgroup in made:
+                    (cgroup.path / "cgroup.procs").write_text(str(os.getpid()))
 
             staller = subprocess.Popen([sys.executable, "-c", STALLER, str(big), "8"], preexec_fn=move_in)
             try:
@@ -266,13 +254,8 @@ def test_a_cgroup_trigger_arms_when_its_cgroup_appears_and_fires_for_that_cgroup
                 staller.kill()
                 staller.wait(10)
         finally:
-            for path in reversed(made):
-                for _ in range(100):
-                    try:
-                        path.rmdir()
-                        break
-                    except OSError:
-                        time.sleep(0.05)
+            for cgroup in reversed(made):
+                cgroup.remove()
         daemon.wait_for(
             lambda: daemon.metrics()['memmond_psi_triggers{mode="polling"}'] == 1, 5, "the trigger disarmed"
         )

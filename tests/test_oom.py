@@ -151,16 +151,18 @@ def _can_cause_oom() -> str | None:
 
 
 class OwnCgroup:
-    """A cgroup of our own at the root of the v1 memory hierarchy; always removed."""
+    """A cgroup of our own at the root of a hierarchy (the v1 memory one unless told), with a memory
+    limit (v1) when given one; the caller removes it, always."""
 
-    def __init__(self, limit: int) -> None:
-        self.name = f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
-        self.path = V1_MEMORY / self.name
+    def __init__(self, limit: int | None, root: Path = V1_MEMORY, name: str | None = None) -> None:
+        self.name = name or f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
+        self.path = root / self.name
         self.path.mkdir()
-        (self.path / "memory.limit_in_bytes").write_text(str(limit))
-        memsw = self.path / "memory.memsw.limit_in_bytes"
-        if memsw.exists():
-            memsw.write_text(str(limit))
+        if limit is not None:
+            (self.path / "memory.limit_in_bytes").write_text(str(limit))
+            memsw = self.path / "memory.memsw.limit_in_bytes"
+            if memsw.exists():
+                memsw.write_text(str(limit))
 
     def start_allocator(self, megabytes: int, hold_seconds: float = 0) -> subprocess.Popen[bytes]:
         """A child that moves itself in, then allocates and touches `megabytes` (and holds them)."""
