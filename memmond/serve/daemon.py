@@ -40,6 +40,7 @@ from memmond.serve.notify import Notifier
 from memmond.serve.psitriggers import MACHINE, PsiTriggers, StallEvent
 from memmond.sources import cgroup as cgroup_source
 from memmond.sources.kmsg import OomKill
+from memmond.sources.pressure import StallLine
 from memmond.sources.procfs import ProcFS
 
 if TYPE_CHECKING:  # ssl, bcrypt and hashlib load only with a web config file
@@ -849,8 +850,8 @@ class Daemon:
         return 0
 
 
-def _stall_total(line: object) -> float | None:
-    return None if line is None else line.total_seconds  # type: ignore[attr-defined]
+def _stall_total(line: StallLine | None) -> float | None:
+    return None if line is None else line.total_seconds
 
 
 def raise_fd_limit(connections: int) -> None:
