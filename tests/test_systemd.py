@@ -77,20 +77,38 @@ class Container:
         )
         self.init_pid = 0
 
+    def _init(self) -> int:
+        """The container's PID 1 seen from here: nspawn's first child may be its short-lived outer child (it
+        forks the real init and exits), so only a child that is PID 1 in its own namespace counts."""
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        for pid in children.split():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspid) > 1 and nspid[-1] == "1":
+                return int(pid)
+        return 0
+
     def boot(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not self.init_pid:
             assert self.proc.poll() is None, "systemd-nspawn exited during boot"
-            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-            if children.split():
-                self.init_pid = int(children.split()[0])
+            self.init_pid = self._init()
             time.sleep(0.2)
         assert self.init_pid, "no init process in the container"
-        self.wait(
-            "systemd running",
-            lambda: self.sh("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
-            90,
-        )
+        states: list[str] = []
+
+        def running() -> bool:
+            states.append(self.sh("systemctl is-system-running").stdout.strip())
+            return states[-1] in ("running", "degraded")
+
+        try:
+            self.wait("systemd running", running, 120)
+        except AssertionError as timeout:
+            jobs = self.sh("systemctl list-jobs --no-pager").stdout
+            raise AssertionError(f"{timeout}\nlast state: {states[-1:]}\njobs:\n{jobs}") from None
 
     def sh(self, command: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
         """A shell command inside the container, with systemd's environment (not the host's)."""
@@ -130,11 +148,17 @@ class Container:
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def stop(self) -> None:
-        if self.init_pid and self.proc.poll() is None:
-            self.sh("systemctl poweroff", timeout=30)
+        """Power the container off; if that cannot be asked from inside, SIGTERM makes nspawn do it. A killed
+        nspawn would leave the container's init running and the tree busy for the next boot."""
+        if self.proc.poll() is None and (
+            not self.init_pid or self.sh("systemctl poweroff", timeout=30).returncode != 0
+        ):
+            self.proc.terminate()
         try:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
+            if self.init_pid:
+                subprocess.run(["kill", "-KILL", str(self.init_pid)], check=False)
             self.proc.kill()
             self.proc.wait()
 
