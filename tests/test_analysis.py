@@ -89,3 +89,52 @@ def test_io_impact_command_json_and_text(disk_dir: Path) -> None:
     read = run_memmond("io-impact", "read", str(target), "--drop-first")
     assert read.returncode == 0 and f"Read {fmt.iec(8 * MIB)} from {target}" in read.stdout
     assert run_memmond("io-impact", "write", str(target), "--size", "lots").returncode == 2
+
+
+def _impact(operation: str, before: dict[str, int], after: dict[str, int]) -> analysis.IOImpact:
+    from memmond.model.snapshot import Snapshot
+    from memmond.sources.meminfo import MemInfo
+
+    def snapshot(t: float, fields: dict[str, int]) -> Snapshot:
+        base = dict.fromkeys(analysis.FIELDS, 1024 * MIB) | {"MemTotal": 16384 * MIB}
+        return Snapshot(t, t, "boot", MemInfo(base | fields), None, None)
+
+    start, end = snapshot(0, before), snapshot(1, after)
+    return analysis.IOImpact(operation, "/var/tmp/f", 100 * MIB, 1.0, False, start, end, end, None, None, None)
+
+
+def test_explanations_say_rose_or_fell_with_the_size_never_a_negative_fall() -> None:
+    """Seen: "MemAvailable fell by -196.0 KiB" when it rose, after a 100 MiB write."""
+    impact = _impact(
+        "write",
+        {"MemAvailable": 8000 * MIB, "MemFree": 4000 * MIB, "Dirty": 0, "Cached": 2000 * MIB},
+        {"MemAvailable": 8000 * MIB + 196 * 1024, "MemFree": 3900 * MIB, "Dirty": 100 * MIB, "Cached": 2100 * MIB},
+    )
+    text = " ".join(impact.explanation())
+    assert "by -" not in text and "fell by 0" not in text
+    assert "MemAvailable rose by 196.0 KiB while MemFree fell by 100.0 MiB" in text
+    assert "Dirty rose by 100.0 MiB and Cached rose by 100.0 MiB" in text
+
+
+def test_less_than_memfree_is_said_only_when_available_fell_clearly_less() -> None:
+    """Seen after `io-impact read --drop-first`: "fell by 3.6 MiB, less than MemFree (3.6 MiB)"."""
+    same = _impact(
+        "read", {"MemAvailable": 8000 * MIB, "MemFree": 4000 * MIB}, {"MemAvailable": 7996 * MIB, "MemFree": 3996 * MIB}
+    )
+    assert "less than" not in " ".join(same.explanation())
+    assert "MemAvailable fell by 4.0 MiB, MemFree fell by 4.0 MiB." in same.explanation()
+    less = _impact(
+        "read", {"MemAvailable": 8000 * MIB, "MemFree": 4000 * MIB}, {"MemAvailable": 7990 * MIB, "MemFree": 3900 * MIB}
+    )
+    assert any(
+        line.startswith("MemAvailable fell by 10.0 MiB, less than MemFree (100.0 MiB)") for line in less.explanation()
+    )
+
+
+def test_refusing_to_overwrite_names_the_command_line_flag(disk_dir: Path) -> None:
+    target = disk_dir / "exists"
+    target.write_text("keep me")
+    result = run_memmond("io-impact", "write", str(target), "--size", "1MiB")
+    assert result.returncode == 1
+    assert "--force" in result.stderr and "force=True" not in result.stderr
+    assert target.read_text() == "keep me"

@@ -284,6 +284,27 @@ def test_transition_reports_value_and_summary() -> None:
     assert transition.summary == "Available 1.0 GiB of 16.0 GiB"
 
 
+def test_a_resolved_rule_says_what_fired_not_the_value_that_ended_it() -> None:
+    """The daemon logged "Page cache grew by -1.2 GiB in 10 s": keep_firing_for resolved the rule at a
+    sample where the cache shrank, and the summary was rendered from that sample."""
+    summary = compile_template("Page cache grew by {{ value | bytes }} in 2 s", VOCAB)
+    growth = Rule(
+        "growth", compile_expression("delta(page_cache, 2s) > 100MiB", VOCAB), summary=summary,
+        keep_firing_for_seconds=2,
+    )  # fmt: skip
+    engine = Engine([growth], VOCAB)
+    history: list[Snapshot] = []
+    transitions = []
+    for t, available in enumerate([2, 2, 2.5, 2.5, 2.5, 1, 1, 1, 1]):  # cache is half of available here
+        history.append(snap(t, available=available * GIB))
+        transitions += engine.evaluate(history, 1.0)
+    assert [(tr.state, tr.summary) for tr in transitions] == [
+        ("firing", "Page cache grew by 256.0 MiB in 2 s"),
+        ("resolved", "Page cache grew by 256.0 MiB in 2 s"),
+    ]
+    assert "-" not in transitions[-1].summary
+
+
 # -- pressure levels --------------------------------------------------------------------------------------
 
 

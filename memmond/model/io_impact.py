@@ -90,49 +90,50 @@ class IOImpact:
             f"{fmt.percent(self.file_after.resident_ratio if self.file_after else 0)}"
         )
 
+    def moved(self, name: str) -> str:
+        """A field's change in words with the right verb: 'rose by 4.0 MiB', 'fell by 1.2 MiB', 'did not
+        change'. Every sentence about a change goes through here, so none can say "fell by -196.0 KiB"."""
+        change = self.delta(name)
+        if change == 0:
+            return "did not change"
+        return f"{'rose' if change > 0 else 'fell'} by {fmt.iec(abs(change))}"
+
     def explanation(self) -> list[str]:
         """What happened and why, in plain language (the README's page cache section is the reference)."""
         size = fmt.iec(self.size_bytes)
         lines = []
-        cached, dirty = fmt.iec(self.delta("Cached")), fmt.iec(self.delta("Dirty"))
-        free, available = fmt.iec(-self.delta("MemFree")), fmt.iec(-self.delta("MemAvailable"))
-        inactive, active = fmt.iec(self.delta("Inactive(file)")), fmt.iec(self.delta("Active(file)"))
+        cached, dirty, free = self.moved("Cached"), self.moved("Dirty"), self.moved("MemFree")
         if self.operation == "write":
             if self.fsync:
                 lines.append(
-                    f"Writing {size} with fsync sent the data to disk before returning: Dirty changed by "
-                    f"{dirty} only, while Cached grew by {cached}: the written pages stay cached, clean."
+                    f"Writing {size} with fsync sent the data to disk before returning: Dirty {dirty}, while "
+                    f"Cached {cached}: the written pages stay cached, clean."
                 )
             elif self.dirtied_pages:
                 lines.append(
-                    f"Writing {size} put the data in memory first: Dirty rose by {dirty} and Cached by "
-                    f"{cached}, while MemFree fell by {free}."
+                    f"Writing {size} put the data in memory first: Dirty {dirty} and Cached {cached}, while "
+                    f"MemFree {free}."
                 )
             else:
                 lines.append(
-                    f"Writing {size}: Dirty changed by {dirty} and Cached by {cached}; the flusher "
-                    "threads had already started writing it back."
+                    f"Writing {size}: Dirty {dirty} and Cached {cached}; the flusher threads had already "
+                    "started writing it back."
                 )
         else:
             resident_before = fmt.percent(self.file_before.resident_ratio if self.file_before else 0)
+            lines.append(f"Reading {size} ({resident_before} of it cached before): Cached {cached}, MemFree {free}.")
+        inactive, active = self.moved("Inactive(file)"), self.moved("Active(file)")
+        if self.delta("Inactive(file)") > max(self.delta("Active(file)"), 0):
             lines.append(
-                f"Reading {size} ({resident_before} of it cached before) brought the file into the page "
-                f"cache: Cached grew by {cached}, MemFree fell by {free}."
+                f"New file pages start on the inactive list: Inactive(file) {inactive}, Active(file) {active}. "
+                "Reclaim takes inactive pages first."
             )
-        if self.delta("Inactive(file)") > self.delta("Active(file)"):
-            lines.append(
-                f"New file pages start on the inactive list: Inactive(file) {inactive}, Active(file) "
-                f"{active}. Reclaim takes inactive pages first."
-            )
-        else:
+        elif self.delta("Active(file)") > 0:
             lines.append(
                 f"Active(file) {active} and Inactive(file) {inactive}: pages used twice while cached are "
                 "promoted to the active list."
             )
-        lines.append(
-            f"MemAvailable fell by {available}, less than MemFree ({free}): the kernel counts page cache "
-            "as available because it can reclaim it."
-        )
+        lines.append(self._available_sentence())
         if self.operation == "write":
             if self.written_back:
                 resident = fmt.percent(self.file_after_sync.resident_ratio if self.file_after_sync else 0)
@@ -152,6 +153,22 @@ class IOImpact:
                 "or another process freed memory meanwhile."
             )
         return lines
+
+    def _available_sentence(self) -> str:
+        """MemAvailable against MemFree, claiming "less than" only when it was clearly less."""
+        free_change, available_change = self.delta("MemFree"), self.delta("MemAvailable")
+        available, free = self.moved("MemAvailable"), self.moved("MemFree")
+        if free_change < 0 and available_change - free_change > abs(free_change) / 4:
+            if available_change < 0:
+                return (
+                    f"MemAvailable {available}, less than MemFree ({fmt.iec(-free_change)}): the kernel counts "
+                    "page cache as available because it can reclaim it."
+                )
+            return (
+                f"MemAvailable {available} while MemFree {free}: the kernel counts page cache as available "
+                "because it can reclaim it."
+            )
+        return f"MemAvailable {available}, MemFree {free}."
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -218,7 +235,7 @@ def write_file_and_analyze(
         raise ValueError("give data or size")
     total = len(data) if data is not None else int(size or 0)
     if os.path.exists(name) and not force:
-        raise FileExistsError(f"{name} exists; refusing to overwrite it (force=True / --force)")
+        raise FileExistsError(f"{name} exists; refusing to overwrite it (--force replaces it)")
     filler = os.urandom(block_size) if data is None else b""
     sampler = sampler or Sampler()
     file_before = _residency_or_none(name) if os.path.exists(name) else None

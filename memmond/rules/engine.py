@@ -64,6 +64,7 @@ class RuleState:
     events_total: int = 0
     value: float | None = None  # the expression's first compared value at the latest evaluation
     nodata: bool = False
+    fired_summary: str = ""  # rendered when it fired: a resolved event says what fired, not what ended it
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ class Engine:
             state = self.states[rule.name]
             new_state = self._advance(rule, state, ctx, now)
             if new_state is not None and new_state != INACTIVE:  # pending -> inactive is not an event
-                transitions.append(Transition(rule, new_state, state.value, self._summary(rule, ctx, state), ctx.now))
+                summary = self._transition_summary(rule, ctx, state, new_state)
+                transitions.append(Transition(rule, new_state, state.value, summary, ctx.now))
         if cgroups is not None and cgroups.monotonic != self._cgroups_seen and self.cgroup_states:
             self._cgroups_seen = cgroups.monotonic
             transitions += self._evaluate_cgroups(ctx, cgroups, cgroup_interval_seconds or interval_seconds, history)
@@ -233,7 +235,7 @@ class Engine:
                 if state.state == INACTIVE:
                     del states[cgroup.path]  # only cgroups with something going on keep a state
                 if new_state is not None and new_state != INACTIVE:
-                    summary = self._summary(rule, ctx, state)
+                    summary = self._transition_summary(rule, ctx, state, new_state)
                     transitions.append(
                         Transition(rule, new_state, state.value, summary, ctx.now, cgroup.path, cgroup.unit)
                     )
@@ -277,6 +279,17 @@ class Engine:
         if now - state.last_true >= rule.keep_firing_for_seconds:
             return "resolved"
         return None
+
+    def _transition_summary(self, rule: Rule, ctx: EvalContext, state: RuleState, new_state: str) -> str:
+        """A resolved rule repeats the summary it fired with, as Alertmanager's resolved notification keeps
+        the firing annotations: rendered at the resolving sample, "grew by" would show the shrink that
+        ended it ("Page cache grew by -1.2 GiB")."""
+        if new_state == "resolved" and state.fired_summary:
+            return state.fired_summary
+        summary = self._summary(rule, ctx, state)
+        if new_state == FIRING:
+            state.fired_summary = summary
+        return summary
 
     def _summary(self, rule: Rule, ctx: EvalContext, state: RuleState) -> str:
         if rule.summary is None or self.vocabulary is None:
