@@ -86,9 +86,11 @@ DEFAULT_LEVELS = LevelConfig(
 class ConfigError(Exception):
     """One or more problems in a config file; str() is every problem, one per line."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], partial: Config | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        # What did parse, so the rules' expressions can be checked too and every problem said in one run.
+        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -815,7 +817,7 @@ def parse(text: str, name: str = "<string>") -> Config:
     if config.extremes_window_seconds < config.interval_seconds:
         w.problems.append(f"{name}: extremes_window: must be at least the interval ({config.interval_seconds:g}s)")
     if w.problems:
-        raise ConfigError(w.problems)
+        raise ConfigError(w.problems, partial=config)
     return config
 
 

@@ -185,3 +185,58 @@ def test_check_config_cli(tmp_path: Path) -> None:
 
     result = run_memmond("--procfs", str(CURRENT), "check-config", "config/memmond.yaml")
     assert result.returncode == 0, result.stderr
+
+
+def test_check_config_reports_structure_and_expression_problems_in_one_run(tmp_path: Path) -> None:
+    """Seen: a structural error hid every expression error (and an override's typo) until a second run."""
+    config = tmp_path / "memmond.yaml"
+    config.write_text(
+        "interval: soon\n"
+        "builtin_rules:\n"
+        "  overrides:\n"
+        "    low_memroy: {for: 1m}\n"
+        "rules:\n"
+        "  - name: typo\n"
+        "    expr: mem_avialable < 1GiB\n"
+        "  - name: syntax\n"
+        "    expr: mem_available <\n"
+        "  - name: sneaky\n"
+        "    expr: __import__('os')\n"
+        "  - name: far\n"
+        "    expr: delta(mem_available, 2h) > 0\n"
+        "  - name: ratio\n"
+        "    expr: psi_some_avg10 > 10\n"
+        "  - name: value\n"
+        "    expr: mem_available\n"
+        "  - name: fine\n"
+        "    expr: mem_available < 0\n"
+        "    for: often\n"
+    )
+    result = run_memmond("--procfs", str(CURRENT), "check-config", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "FAILED: 10 problem(s)", result.stderr
+    expected = [
+        (1, "interval: expected a duration"),
+        (4, "no built-in rule is called 'low_memroy' (did you mean 'low_memory'?)"),
+        (7, "rules[0].expr: unknown name 'mem_avialable'"),
+        (9, "rules[1].expr: not a valid expression"),
+        (11, "rules[2].expr: unknown function __import__()"),
+        (13, "rules[3].expr: a window of 2h"),
+        (15, "rules[4].expr: can never be true: psi_some_avg10 is a ratio from 0 to 1, compared here with 10 "
+         "(write 10% for 10 percent)"),
+        (17, "rules[5].expr: 'mem_available' is a value, not a condition"),
+        (19, "rules[6].expr: can never be true: mem_available is never below 0"),
+        (20, "rules[6].for: expected a duration"),
+    ]  # fmt: skip
+    assert len(lines) == len(expected) + 1, result.stderr
+    for line, (number, text) in zip(lines, expected, strict=False):
+        assert line.startswith(f"{config}:{number}:") and text in line, (line, number, text)
+
+
+def test_a_reload_with_a_structural_mistake_names_the_bad_expression_too(tmp_path: Path) -> None:
+    path = tmp_path / "memmond.yaml"
+    path.write_text("history_size: many\nrules:\n  - name: x\n    expr: mem_total ** 2 > 0\n")
+    with pytest.raises(config.ConfigError) as caught:
+        ruleset.load_config(path, ProcFS(CURRENT))
+    assert [p.split(": ")[1] for p in caught.value.problems] == ["history_size", "rules[0].expr"]

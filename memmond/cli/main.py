@@ -191,8 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
     procfs = _procfs(args)
     try:
-        cfg = overrides.apply(config_mod.load(args.config))
-        rules = ruleset.load(cfg, procfs)
+        cfg, rules = ruleset.load_config(args.config, procfs, overrides.apply)
         web = None
         if args.web_config_file:  # ssl, hashlib and bcrypt load only with a web config
             from memmond.serve import webconfig
@@ -213,8 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Like `promtool check config`: OK, or every problem (structure and rules) with file:line:col."""
     try:
-        cfg = config_mod.load(args.file)
-        rules = ruleset.load(cfg, _procfs(args))
+        cfg, rules = ruleset.load_config(args.file, _procfs(args))
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -448,8 +446,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     procfs = _procfs(args)
     try:
-        cfg = config_mod.load(args.config)
-        rules = ruleset.load(cfg, procfs)
+        cfg, rules = ruleset.load_config(args.config, procfs)
     except config_mod.ConfigError as exc:
         raise CLIError("; ".join(exc.problems)) from None
     interval = args.interval if args.interval is not None else cfg.interval_seconds

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from memmond.format import SIZE_UNITS
 from memmond.model.snapshot import Snapshot
-from memmond.rules.names import Series, Vocabulary
+from memmond.rules.names import Series, Vocabulary, value_range
 from memmond.sources.cgroup import CgroupMemory
 
 MAX_EXPRESSION_LENGTH = 2000
@@ -254,6 +254,9 @@ class Expression:
     """The series its window functions look back on; the engine keeps a SeriesWindow for each."""
     per_cgroup: bool = False
     """It uses a cgroup_* name: evaluated once per cgroup (a rule with `for_each: cgroup`)."""
+    condition: bool = True
+    """Its outermost part is a comparison, and/or or not: a rule's expr must be one (`mem_available` alone
+    is a number, true whenever it is not 0)."""
 
 
 # -- window functions -----------------------------------------------------------------------------------
@@ -500,7 +503,30 @@ class _Compiler:
             return lambda ctx: 1.0 if all(part(ctx) for part in parts) else 0.0
         return lambda ctx: 1.0 if any(part(ctx) for part in parts) else 0.0
 
+    def _never_true(self, node: ast.Compare) -> None:
+        """A name compared with a number outside everything the name can hold is a mistake, not a rule
+        that waits: `psi_some_avg10 > 10` compares a ratio (0 to 1) with 10 and never fires."""
+        if len(node.ops) != 1:
+            return
+        left, op, right = node.left, type(node.ops[0]), node.comparators[0]
+        if isinstance(left, ast.Constant) and isinstance(right, ast.Name):  # 10 < x is x > 10
+            left, right = right, left
+            op = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}.get(op, op)
+        if not (isinstance(left, ast.Name) and _is_number(right)) or left.id not in self.vocabulary.series:
+            return
+        low, high = value_range(left.id)
+        bound = float(right.value)  # type: ignore[attr-defined]
+        never = {
+            ast.Gt: bound >= high, ast.GtE: bound > high, ast.Lt: bound <= low, ast.LtE: bound < low,
+            ast.Eq: not low <= bound <= high,
+        }.get(op, False)  # fmt: skip
+        if never:
+            holds = "a ratio from 0 to 1" if high == 1 else "never below 0"
+            hint = f" (write {bound:g}% for {bound:g} percent)" if high == 1 and 1 < bound <= 100 else ""
+            raise self.fail(node, f"can never be true: {left.id} is {holds}, compared here with {bound:g}{hint}")
+
     def _Compare(self, node: ast.Compare) -> Evaluator:
+        self._never_true(node)
         operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
         ops = []
         for op in node.ops:
@@ -612,6 +638,10 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("not a valid expression: nested too deeply") from None
     compiler = _Compiler(vocabulary, original_column)
+    body = tree.body
+    condition = isinstance(body, (ast.Compare, ast.BoolOp)) or (
+        isinstance(body, ast.UnaryOp) and isinstance(body.op, ast.Not)
+    )
     try:
         evaluate = compiler.compile(tree)
     except RecursionError:
@@ -623,4 +653,5 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
         compiler.longest_window,
         tuple(compiler.window_series),
         compiler.per_cgroup,
+        condition,
     )

@@ -111,6 +111,15 @@ CGROUP_SERIES: tuple[tuple[str, bool, Callable[[CgroupMemory], float | None], st
 )
 
 
+def value_range(name: str) -> tuple[float, float]:
+    """What a name can hold: ratios (PSI averages, memory_available_ratio) 0 to 1, everything else (bytes,
+    pages, counts, seconds, settings) 0 and up. Lets the compiler reject comparisons that can never hold."""
+    derived = DERIVED.get(name)
+    if (derived is not None and derived.unit == "ratio") or ("psi_" in name and "_avg" in name):
+        return 0.0, 1.0
+    return 0.0, float("inf")
+
+
 def cgroup_names_markdown() -> str:
     """The README's rows of per-cgroup names, generated so they cannot drift from the vocabulary."""
     return "\n".join(

@@ -8,8 +8,12 @@ the reason in `Ruleset.skipped`; the same mistake in a user's rule is an error.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import Config, ConfigError, Located, RuleConfig
 from memmond.model.snapshot import Sampler
@@ -43,6 +47,11 @@ def _expression(located: Located, vocabulary: Vocabulary, config: Config, builti
         if builtin:  # every built-in compiles on a current kernel (tested); here a name is missing
             raise _Unusable(str(exc)) from None
         raise ExpressionError(f"{located.where}: {located.path}: {exc}") from None
+    if not expression.condition and not builtin:
+        raise ExpressionError(
+            f"{located.where}: {located.path}: {located.text.strip()!r} is a value, not a condition: compare it, "
+            "like mem_available < 1GiB or rate(pgmajfault) > 100"
+        )
     if expression.longest_window > config.history_seconds:
         message = (
             f"a window of {fmt.duration(expression.longest_window)} reaches further back than the history keeps: "
@@ -209,3 +218,32 @@ def load(config: Config, procfs: ProcFS) -> Ruleset:
     tunables, _problems = vmtunables.read(procfs)
     vocabulary = Vocabulary.build(Sampler(procfs).capture(), tunables)
     return build(config, vocabulary, tunables)
+
+
+def _file_order(problem: str) -> tuple[int, int]:
+    found = re.match(r".*?:(\d+):(\d+): ", problem)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
+
+def load_config(
+    path: str | Path | None, procfs: ProcFS, adjust: Callable[[Config], Config] | None = None
+) -> tuple[Config, Ruleset]:
+    """The config at `path` and its rules, or one ConfigError with every problem of both in file order:
+    a structural mistake (a bad `for:`, an unknown key) must not hide a bad expression until the next run.
+    `adjust` applies command-line overrides before the rules are built."""
+    try:
+        config = config_mod.load(path)
+        structural: list[str] = []
+    except ConfigError as exc:
+        if exc.partial is None:
+            raise
+        config, structural = exc.partial, exc.problems
+    if adjust is not None:
+        config = adjust(config)
+    try:
+        rules = load(config, procfs)
+    except ConfigError as exc:
+        raise ConfigError(sorted(structural + exc.problems, key=_file_order)) from None
+    if structural:
+        raise ConfigError(structural)
+    return config, rules

@@ -426,8 +426,8 @@ class Daemon:
     def reload(self) -> None:
         self.notifier.reloading()
         try:
-            new = self.overrides.apply(config_mod.load(self.config_path))
-            new_rules = ruleset.load(new, self.procfs)  # re-reads /proc/sys/vm too
+            # re-reads /proc/sys/vm too; every problem of the file in one message
+            new, new_rules = ruleset.load_config(self.config_path, self.procfs, self.overrides.apply)
             new_web = None
             if self.web_config_path:
                 from memmond.serve import webconfig
