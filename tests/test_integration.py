@@ -48,6 +48,17 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, procs: list[subpr
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last answer: {last!r}")
 
 
+def _short_for(tmp_path: Path) -> Path:
+    """The shipped alert rules with MemmondRuleFiring's `for: 1m` cut to 2s, so the alert reaches
+    Alertmanager within the test's seconds; promtool's unit tests prove the real `for:`."""
+    rules = yaml.safe_load((ROOT / "config" / "prometheus" / "memmond-alerts.yml").read_text())
+    (alert,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "MemmondRuleFiring"]
+    alert["for"] = "2s"
+    path = tmp_path / "memmond-alerts.yml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert PROMETHEUS and ALERTMANAGER, (
@@ -60,7 +71,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     config.write_text(
         f"interval: 250ms\nextremes_window: 10s\nwatch:\n  interval: 1s\n  files: [{watched}]\n  processes:\n"
         f"    - name: tester\n      pidfile: {tmp_path / 'me.pid'}\n"
-        "rules:\n  - name: always\n    expr: mem_total > 0\n    severity: info\n    labels: {team: infra}\n"
+        "rules:\n  - name: always\n    expr: mem_total > 0\n    severity: warning\n    labels: {team: infra}\n"
         # a memory event once Prometheus scrapes (15 s of history first), for the dashboard's annotation
         "  - {name: recorded, expr: 'delta(mem_total, 15s) == 0', severity: info, record: true}\n"
         "events: {fast_duration: 1s}\n"
@@ -83,7 +94,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
             yaml.safe_dump(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "rule_files": [str(ROOT / "config" / "prometheus" / "memmond-alerts.yml")],
+                    "rule_files": [str(_short_for(tmp_path))],
                     "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
                     "scrape_configs": [
                         {"job_name": "memmond", "static_configs": [{"targets": [f"127.0.0.1:{daemon.port}"]}]}
@@ -173,7 +184,7 @@ def test_a_memmond_rule_reaches_alertmanager_as_memmond_rule_firing(stack: dict[
         ]
 
     (alert,) = _wait("MemmondRuleFiring firing in Prometheus", firing_in_prometheus, 30, procs)
-    assert alert["labels"]["severity"] == "info" and alert["labels"]["team"] == "infra"
+    assert alert["labels"]["severity"] == "warning" and alert["labels"]["team"] == "infra"
     assert alert["annotations"]["summary"].startswith("memmond rule always firing on 127.0.0.1:")
 
     def in_alertmanager() -> list[dict[str, Any]]:
