@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from conftest import CURRENT, OLD_3_10, PRESSURE, fixture_pid, run_memmond
 
 from memmond import __version__
@@ -137,6 +138,28 @@ def test_usage_errors_exit_2() -> None:
         result = run_memmond(*args)
         assert result.returncode == 2, (args, result)
         assert "usage:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("watch", "--interval", "-1"), "argument --interval: must be from 0.1 to 3600 seconds, got -1"),
+        (("watch", "--interval", "0"), "argument --interval: must be from 0.1 to 3600 seconds, got 0"),
+        (("watch", "--count", "0"), "argument --count: must be 1 or more, got 0"),
+        (("show", "--rates-over", "-1"), "argument --rates-over: must be from 0 to 60 seconds, got -1"),
+        (("io-impact", "write", "/var/tmp/x", "--size", "-5MiB"), "argument --size: a size cannot be negative"),
+        (("run", "--bogus"), "unrecognized arguments: --bogus"),
+        (("io-impact", "read", "/etc/hostname", "--bogus"), "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_values_are_usage_errors_of_their_own_command(args: tuple[str, ...], error: str) -> None:
+    """Seen: these were accepted with exit 0 (a busy loop for --interval 0), or got the wrong message
+    ("expected one argument", the top-level usage for `run --bogus`)."""
+    result = run_memmond(*args)
+    command = " ".join(a for a in args[:2] if not a.startswith(("-", "/")))
+    assert result.returncode == 2, (args, result.stdout)
+    assert result.stderr.startswith(f"usage: memmond {command} "), result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"memmond {command}: error: {error}"), result.stderr
 
 
 def test_version() -> None:

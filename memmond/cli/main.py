@@ -470,6 +470,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _size(text: str) -> int:
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size cannot be negative, got {text!r}")
     try:
         value = fmt.parse_bytes(text)
     except ValueError as exc:
@@ -487,8 +489,19 @@ def _pid_or_name(text: str) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse taking '-5MiB' as a (bad) value rather than an unknown option, so `--size -5MiB` says the
+    size is wrong instead of "expected one argument"; every subcommand parser is one of these too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import re
+
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="memmond",
         description="Linux memory monitor: current stats, snapshots and diffs, process memory.",
     )
@@ -501,15 +514,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # --procfs works after the subcommand too (`memmond run --procfs DIR`); SUPPRESS keeps the
     # subcommand from overwriting a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--procfs", default=argparse.SUPPRESS, metavar="DIR", help="procfs root to read")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     show = sub.add_parser("show", parents=[common], help="current memory stats, page cache breakdown and PSI")
     show.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
     show.add_argument(
         "--rates-over",
-        type=float,
+        type=_seconds(0, 60),
         default=1.0,
         metavar="SECONDS",
         help="measure vmstat rates over this long (default 1; 0: no rates)",
@@ -583,8 +596,13 @@ def build_parser() -> argparse.ArgumentParser:
     trend_cmd.set_defaults(handler=cmd_trend)
 
     watch_cmd = sub.add_parser("watch", parents=[common], help="live terminal view (no daemon needed)")
-    watch_cmd.add_argument("--interval", type=float, help="seconds between refreshes (default: the config's)")
-    watch_cmd.add_argument("--count", type=int, help="stop after this many refreshes")
+    watch_cmd.add_argument(
+        "--interval",
+        type=_seconds(0.1, 3600),
+        metavar="SECONDS",
+        help="refresh every SECONDS (default: the config's interval)",
+    )
+    watch_cmd.add_argument("--count", type=_positive_int, metavar="N", help="stop after this many refreshes")
     watch_cmd.add_argument("--config", metavar="FILE", help="rules and levels from this config")
     watch_cmd.set_defaults(handler=cmd_watch)
 
@@ -672,7 +690,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE")
     check.set_defaults(handler=cmd_check_config)
 
+    _own_usage(parser)
     return parser
+
+
+def _own_usage(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's parser in its namespace, so an error after parsing shows that command's usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                subparser.set_defaults(parser=subparser)
+                _own_usage(subparser)
 
 
 def _non_negative_int(text: str) -> int:
@@ -683,6 +711,28 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more, got 0")
+    return value
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    """A number of seconds from `low` to `high`: 0 would make a refresh loop spin, -1 means nothing."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails here too
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} seconds, got {text}")
+        return value
+
+    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -697,7 +747,11 @@ def _positive_float(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # `memmond run --bogus` gets `memmond run`'s usage, not the top-level one
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if not getattr(args, "handler", None):
+        parser.error("a command is required")
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -13,6 +13,8 @@ def get(base_url: str, path: str) -> bytes:
     import urllib.error
     import urllib.request
 
+    if "://" not in base_url:  # `--url localhost:9847`, as people type it (urllib: "unknown url type")
+        base_url = f"http://{base_url}"
     url = f"{base_url.rstrip('/')}{path}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
