@@ -506,3 +506,28 @@ def test_journal_entries_use_the_native_protocol_for_multiline_values() -> None:
     assert entry == (
         b"MESSAGE\n" + struct.pack("<Q", 9) + b"two\nlines\n" + b"PRIORITY=4\n" + "MEMMOND_RULE=é\n".encode()
     )
+
+
+def test_rules_api_says_which_rules_fire_since_when_and_what_they_said(tmp_path: Path) -> None:
+    import json
+
+    config = tmp_path / "memmond.yaml"
+    config.write_text(
+        "interval: 100ms\nrules:\n"
+        "  - {name: always, expr: mem_total > 0, severity: warning, labels: {team: infra},"
+        " summary: 'total {{ mem_total | bytes }}'}\n"
+        "  - {name: later, expr: mem_total > 0, for: 1h}\n"
+        "  - {name: never, expr: mem_total < 0 + 1}\n"
+    )
+    with RunningDaemon("--config", str(config)) as daemon:
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 5, 5, "five samples")
+        status, headers, body = daemon.get("/api/v1/rules")
+    assert status == 200 and headers["content-type"] == "application/json"
+    rules = {rule["name"]: rule for rule in json.loads(body)["rules"]}
+    always, later, never = rules["always"], rules["later"], rules["never"]
+    assert always["state"] == "firing" and always["severity"] == "warning" and always["labels"] == {"team": "infra"}
+    assert always["summary"].startswith("total ") and always["summary"].endswith("GiB")
+    assert 0.3 <= always["active_seconds"] < 5
+    assert later["state"] == "pending" and later["summary"] == "" and later["active_seconds"] >= 0.3
+    assert never["state"] == "inactive" and never["active_seconds"] is None
+    assert rules["low_memory"]["origin"] == "builtin"

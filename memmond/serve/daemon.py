@@ -342,7 +342,7 @@ class Daemon:
         engine = self.engine
         states = engine.states
         key = (
-            tuple((state.state, state.events_total) for state in states.values()),
+            tuple((state.state, state.events_total, state.since) for state in states.values()),
             tuple(tuple(engine.firing_cgroups(name)) for name in engine.cgroup_states),
         )
         if self._statuses is not None and key == self._statuses_key:
@@ -358,6 +358,8 @@ class Daemon:
                 states[r.name].events_total,
                 r.per_cgroup,
                 tuple(engine.firing_cgroups(r.name)) if r.per_cgroup else (),
+                states[r.name].since,
+                states[r.name].fired_summary,
             )
             for r in engine.rules
         )

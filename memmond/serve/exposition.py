@@ -865,6 +865,23 @@ class RuleStatus:
     events_total: int
     per_cgroup: bool = False
     firing: tuple[tuple[str, str], ...] = ()  # (cgroup, unit) a per-cgroup rule fires for
+    since_monotonic: float = 0.0  # when the current state began
+    summary: str = ""  # what it said when it last fired
+
+    def to_dict(self, now_monotonic: float) -> dict[str, object]:
+        """The rule as /api/v1/rules gives it (and `memmond` shows what fires)."""
+        active = self.state != "inactive" and not self.per_cgroup
+        return {
+            "name": self.name,
+            "severity": self.severity,
+            "origin": self.origin,
+            "labels": dict(self.labels),
+            "state": self.state,
+            "active_seconds": round(now_monotonic - self.since_monotonic, 3) if active else None,
+            "summary": self.summary if self.state == "firing" else "",
+            "events_total": self.events_total,
+            "firing_cgroups": [{"cgroup": cgroup, "unit": unit} for cgroup, unit in self.firing],
+        }
 
 
 @dataclass

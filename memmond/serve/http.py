@@ -54,6 +54,7 @@ LANDING_PAGE = """<!DOCTYPE html>
 <li><a href="/-/ready">/-/ready</a> &mdash; the first sample is in</li>
 <li><a href="/api/v1/trend?samples=20">/api/v1/trend?samples=20</a> &mdash; trends over recent samples (JSON)</li>
 <li><a href="/api/v1/oom">/api/v1/oom</a> &mdash; the last 100 OOM kills: victim, cgroup, size (JSON)</li>
+<li><a href="/api/v1/rules">/api/v1/rules</a> &mdash; memmond's rules: state, how long, what they said (JSON)</li>
 <li><a href="/api/v1/events">/api/v1/events</a> &mdash; memory events with the seconds around them (JSON)</li>
 </ul>
 </body></html>
@@ -788,6 +789,13 @@ class HttpServer:
                 kills = list(published.oom_recent) if published is not None else []
                 readable = published.oom_victims_readable if published is not None else False
                 self._json(conn, request, 200, {"victims_readable": readable, "kills": kills})
+            elif path == "/api/v1/rules":
+                published = self.latest()
+                if published is None:
+                    self._json(conn, request, 503, {"error": "no sample yet"})
+                else:
+                    now = published.snapshot.monotonic
+                    self._json(conn, request, 200, {"rules": [rule.to_dict(now) for rule in published.rules]})
             elif path == "/api/v1/events" or path.startswith("/api/v1/events/"):
                 self._events(conn, request, path.removeprefix("/api/v1/events").lstrip("/"))
             elif path == "/":
