@@ -93,7 +93,7 @@ def test_the_daemon_path_does_not_load_the_library_layer() -> None:
     """RSS matters for a daemon on every host: `memmond run` must not import io-impact, ctypes or the API."""
     code = (
         "import sys, memmond.cli.main, memmond.serve.daemon; print(sorted(m for m in ('ctypes', 'decimal', "
-        "'memmond.api', 'memmond.model.io_impact', 'memmond.cli.live') if m in sys.modules))"
+        "'memmond.api', 'memmond.model.io_impact', 'memmond.cli.live', 'rich') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result
@@ -102,7 +102,7 @@ def test_the_daemon_path_does_not_load_the_library_layer() -> None:
 def test_the_running_daemon_loads_neither_prometheus_client_nor_ssl() -> None:
     """The 25 MB RSS budget: a daemon that has sampled and answered a scrape (gzip, OpenMetrics) has not
     imported prometheus_client (9 MB with http.server and urllib), ssl or hashlib (libcrypto, only with a
-    web config), asyncio, or importlib.resources' tempfile/zipfile."""
+    web config), asyncio, importlib.resources' tempfile/zipfile, or the CLI's terminal library rich."""
     port = free_port()
     code = f"""
 import os, signal, socket, sys, threading, time
@@ -120,7 +120,7 @@ threading.Thread(target=scrape_then_stop, daemon=True).start()
 from memmond.cli.main import main
 sys.argv = ["memmond", "run", "--listen", "127.0.0.1:{port}", "--log-target", "stderr"]
 assert main() == 0
-heavy = ("prometheus_client", "ssl", "hashlib", "http.server", "asyncio", "tempfile", "zipfile", "ctypes")
+heavy = ("prometheus_client", "ssl", "hashlib", "http.server", "asyncio", "tempfile", "zipfile", "ctypes", "rich")
 print(sorted(m for m in heavy if m in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -183,6 +183,29 @@ def cmd_proc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    """Processes by memory; --watch refreshes in place until Ctrl-C."""
+    from memmond.cli import term, top
+    from memmond.model import processes
+
+    procfs = _procfs(args)
+    if args.json:
+        _print_json(top.document(processes.read_all(procfs), args.sort, args.by, args.limit))
+        return EXIT_OK
+    out = term.console()
+    if not args.watch:
+        with term.working("reading every process's memory"):
+            rows = processes.read_all(procfs)
+        out.print(top.view(rows, args.sort, args.by, args.limit))
+        return EXIT_OK
+    from rich.live import Live
+
+    with Live(console=out, auto_refresh=False, transient=False) as live:
+        while True:
+            live.update(top.view(processes.read_all(procfs), args.sort, args.by, args.limit), refresh=True)
+            time.sleep(args.interval)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # Imported here: systemd-python and the HTTP stack are the daemon's business, not `memmond show`'s.
     from memmond.serve import logs
@@ -645,6 +668,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_positive_float, default=2.0, metavar="SECONDS", help="--watch refresh (2)"
     )
     cgroups_cmd.set_defaults(handler=cmd_cgroups)
+
+    top_cmd = sub.add_parser(
+        "top",
+        parents=[common],
+        help="processes by memory (RSS, PSS, USS, swap), like smem; grouped by user, command or unit",
+        description="Processes by memory, largest first, with totals. PSS shares each shared page among the "
+        "processes that map it (their sum is what they take), USS is what exiting would free; both need "
+        "smaps_rollup, which another user's process does not let a non-root reader open: n/a there, not 0.",
+    )
+    top_cmd.add_argument("--sort", choices=("rss", "pss", "uss", "swap"), default="pss", help="order (default pss)")
+    top_cmd.add_argument(
+        "--by", choices=("user", "comm", "unit"), help="one row per user, command, or systemd unit (cgroup)"
+    )
+    top_cmd.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="rows to show (20)")
+    top_cmd.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
+    top_cmd.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    top_cmd.add_argument(
+        "--interval", type=_seconds(0.5, 3600), default=2.0, metavar="SECONDS", help="--watch refresh (2)"
+    )
+    top_cmd.set_defaults(handler=cmd_top)
 
     run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
     run.add_argument(

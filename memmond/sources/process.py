@@ -143,3 +143,31 @@ def read(procfs: ProcFS, pid: int) -> ProcessMemory:
         # Kernel threads have an empty smaps_rollup; other users' processes give EACCES.
         return ProcessMemory(status, None, exc.reason)
     return ProcessMemory(status, rollup)
+
+
+def parse_cgroup(text: str) -> str:
+    """The cgroup path of /proc/PID/cgroup that names the process's unit on every layout: the unified
+    line (`0::/system.slice/nginx.service`) when it says more than "/", else systemd's named hierarchy
+    (hybrid and v1 hosts), else the v1 memory controller. "/" when none does."""
+    by_hierarchy: dict[str, str] = {}
+    for line in text.splitlines():
+        _, sep, rest = line.partition(":")
+        controllers, sep2, path = rest.partition(":")
+        if sep and sep2:
+            for controller in controllers.split(",") if controllers else [""]:
+                by_hierarchy[controller] = path.strip()
+    for hierarchy in ("", "name=systemd", "memory"):
+        path = by_hierarchy.get(hierarchy, "/")
+        if path not in ("", "/"):
+            return path
+    return "/"
+
+
+def pids(procfs: ProcFS) -> list[int]:
+    """Every process id under the procfs root, ascending (none when it cannot be listed)."""
+    import os
+
+    try:
+        return sorted(int(entry) for entry in os.listdir(procfs.root) if entry.isdigit())
+    except OSError:
+        return []
