@@ -94,6 +94,15 @@ def duration(seconds: float) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
+def cut_middle(text: str, width: int) -> str:
+    """`text` at most `width` characters, cut in the middle with "…": a container id's start and a unit's
+    suffix both tell, so both ends stay."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 1, 2)
+    return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2 :]
+
+
 def table(
     rows: Sequence[Sequence[str]],
     header: Sequence[str] | None = None,

@@ -134,7 +134,7 @@ def test_runtime_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2() -> None:
-    for args in [(), ("frobnicate",), ("proc", "a/b"), ("proc", "-5"), ("diff", "onlyone")]:
+    for args in [("frobnicate",), ("proc", "a/b"), ("proc", "-5"), ("diff", "onlyone")]:
         result = run_memmond(*args)
         assert result.returncode == 2, (args, result)
         assert "usage:" in result.stderr

@@ -51,7 +51,30 @@ def _print_json(doc: object) -> None:
     print(json.dumps(doc, indent=2))
 
 
+def cmd_short(args: argparse.Namespace) -> int:
+    """`memmond` alone: free -h's answer with pressure, the largest services and processes, firing rules."""
+    from memmond.cli import remote, short, term
+    from memmond.model import processes
+    from memmond.sources import cgroup
+
+    with term.working("reading memory, cgroups and processes"):
+        snap = _capture(args)
+        tree = cgroup.discover(_procfs(args), args.cgroupfs)
+        found = cgroup.walk(tree) if tree is not None else []
+        rows = processes.read_all(_procfs(args))
+        try:
+            rules: dict[str, Any] | str = json.loads(remote.get(args.url, "/api/v1/rules", timeout=0.5))
+        except remote.DaemonUnavailable as exc:
+            rules = f"unknown: no daemon at {args.url} ({exc.reason.lower()})"
+        except ValueError:
+            rules = f"{args.url} did not answer with memmond's rules"
+    term.console().print(short.view(snap, found, rows, rules))
+    return EXIT_OK
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.short:
+        return cmd_short(args)
     rates = None
     if args.rates_over > 0:
         sampler = Sampler(_procfs(args))
@@ -556,6 +579,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="root of a cgroup hierarchy for the largest cgroups; twice on a hybrid host (default: mount table)",
     )
+    show.add_argument(
+        "--short",
+        action="store_true",
+        help="the short view `memmond` alone prints: free -h, pressure, top services and processes, rules",
+    )
+    show.add_argument(
+        "--url",
+        default="http://127.0.0.1:9847",
+        help="the daemon whose firing rules --short shows (default http://127.0.0.1:9847)",
+    )
     show.set_defaults(handler=cmd_show)
 
     snap = sub.add_parser("snapshot", parents=[common], help="save the current state as a JSON snapshot")
@@ -793,8 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # `memmond run --bogus` gets `memmond run`'s usage, not the top-level one
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-    if not getattr(args, "handler", None):
-        parser.error("a command is required")
+    if not getattr(args, "handler", None):  # `memmond` alone: the short view
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "show", "--short"])
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -454,8 +454,5 @@ def cgroups_table(found: Sequence[CgroupMemory], sort: str = "current", width: i
     room = max(12, width - sum(numbers) - 2 * (len(header) - 1))
     for row in body:
         name = row[0].encode("unicode_escape").decode("ascii")  # a newline in a name stays on its row
-        if len(name) > room:  # cut in the middle: a container id's start and a unit's suffix both tell
-            keep = room - 1
-            name = name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
-        row[0] = name
+        row[0] = fmt.cut_middle(name, room)
     return fmt.table(body, header, indent=0)
