@@ -23,7 +23,9 @@ def fixture_pid(tree: Path) -> int:
     return pid
 
 
-def run_memmond(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_memmond(
+    *args: str, timeout: float = 30, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run the installed program exactly as a user would (python -m memmond == console script)."""
     full_env = {k: v for k, v in os.environ.items() if k != "MEMMOND_PROCFS"}
     full_env.update(env or {})
@@ -33,6 +35,7 @@ def run_memmond(*args: str, timeout: float = 30, env: dict[str, str] | None = No
         text=True,
         timeout=timeout,
         env=full_env,
+        cwd=cwd,
     )
 
 

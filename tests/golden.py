@@ -11,8 +11,8 @@ from conftest import run_memmond
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def check(name: str, *args: str) -> str:
-    result = run_memmond(*args, env={"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"})
+def check(name: str, *args: str, cwd: Path | None = None) -> str:
+    result = run_memmond(*args, env={"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}, cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert "\x1b[" not in result.stdout, "colour in piped output"
     assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import golden
 import pytest
 from conftest import evict, run_memmond
 
@@ -112,7 +115,55 @@ def test_cache_command_walks_directories_with_a_bound(tmp_path: Path) -> None:
 
     bounded = run_memmond("cache", str(tmp_path), "--max-files", "3")
     assert bounded.returncode == 0
-    assert "total (3 files)" in bounded.stdout and "stopped after 3 files (--max-files)" in bounded.stdout
+    assert "total of 3 files" in bounded.stdout and "stopped after 3 files (--max-files)" in bounded.stdout
 
     missing = run_memmond("cache", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "not measured:" in missing.stdout
+
+
+def _cached_tree(root: Path) -> None:
+    """Three files with known residency: all cached, the first half cached, none cached."""
+    write_file(root / "all.bin", 1024 * 1024, sync=True)
+    for name, size in (("half.bin", 512 * 1024), ("none.bin", 256 * 1024)):
+        write_file(root / name, size, sync=True)
+        fd = os.open(root / name, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            if name == "half.bin":
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead past what is read
+                os.pread(fd, size // 2, 0)
+        finally:
+            os.close(fd)
+
+
+def test_cache_shows_most_cached_first_with_a_total_of_every_file(tmp_path: Path) -> None:
+    """Seen: `memmond cache /usr/lib` printed 10,004 unsorted 264-column lines."""
+    _cached_tree(tmp_path)
+    golden.check("cache", "cache", ".", cwd=tmp_path)
+    limited = run_memmond("cache", ".", "--limit", "1", cwd=tmp_path, env={"COLUMNS": "80"}).stdout.splitlines()
+    assert limited[0] == "Page cache of 3 files, the 1 with most cached first"
+    assert limited[3].startswith("./all.bin") and limited[5].startswith("total of 3 files")
+    summary = run_memmond("cache", ".", "--summary", cwd=tmp_path, env={"COLUMNS": "80"}).stdout
+    assert "./" not in summary and "total of 3 files" in summary
+    doc = json.loads(run_memmond("cache", ".", "--json", cwd=tmp_path).stdout)
+    assert [Path(f["path"]).name for f in doc["files"]] == ["all.bin", "half.bin", "none.bin"]
+    assert doc["total"]["files"] == 3 and doc["total"]["resident_bytes"] == (1024 + 256) * 1024
+
+
+def test_ctrl_c_ends_a_long_walk_with_what_was_measured(tmp_path: Path) -> None:
+    for index in range(3000):
+        (tmp_path / f"f{index:04}").write_bytes(b"x")
+    code = (
+        "import os, signal, sys, threading\n"
+        "from memmond.sources import pagecache\n"
+        "real = pagecache.residency\n"
+        "def slow(path, method):\n"
+        "    if path.endswith('f0100'): os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(path, method)\n"
+        "pagecache.residency = slow\n"
+        "from memmond.cli.main import main\n"
+        f"sys.exit(main(['cache', {str(tmp_path)!r}, '--summary']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130, result.stderr
+    assert "interrupted (Ctrl-C) after" in result.stdout and "total of 10" in result.stdout

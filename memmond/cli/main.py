@@ -279,30 +279,16 @@ def _listen(text: str) -> config_mod.Listen:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from memmond.sources import pagecache
+    from memmond.cli import cache, term
 
-    results: list[pagecache.Residency] = []
-    errors: list[str] = []
-    files = list(pagecache.walk(args.paths, args.max_files + 1))
-    truncated = len(files) > args.max_files
-    for path in files[: args.max_files]:
-        try:
-            results.append(pagecache.residency(path, args.method))
-        except pagecache.PageCacheError as exc:
-            errors.append(str(exc.strerror or exc))
+    walk = cache.measure(args.paths, args.max_files, args.method)
     if args.json:
-        _print_json(
-            {
-                "files": [r.to_dict() for r in results],
-                "errors": errors,
-                "truncated_at": args.max_files if truncated else None,
-            }
-        )
+        _print_json(cache.document(walk, args.limit))
     else:
-        print(report.cache(results, errors, args.max_files if truncated else None))
-    if not results and errors:
+        term.console().print(cache.view(walk, args.limit or 20, args.summary))
+    if not walk.results and walk.errors:
         return EXIT_FAILURE
-    return EXIT_OK
+    return 130 if walk.interrupted else EXIT_OK
 
 
 class _ProgressBar:
@@ -609,14 +595,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser("cache", parents=[common], help="page cache residency of files (like fincore/vmtouch)")
     cache.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories (recursively)")
-    cache.add_argument("--max-files", type=int, default=10000, metavar="N", help="stop after N files (10000)")
+    cache.add_argument(
+        "--max-files", type=_positive_int, default=100000, metavar="N", help="stop walking after N files (100000)"
+    )
+    cache.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="show the N files with most cached (20; --json: all)"
+    )
+    cache.add_argument("--summary", action="store_true", help="only the total")
     cache.add_argument(
         "--method",
         choices=("auto", "cachestat", "mincore"),
         default="auto",
         help="auto: cachestat(2) where the kernel has it (6.5+), else mmap + mincore(2)",
     )
-    cache.add_argument("--json", action="store_true")
+    cache.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
     cache.set_defaults(handler=cmd_cache)
 
     impact = sub.add_parser(

@@ -20,7 +20,6 @@ from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
 
 if TYPE_CHECKING:  # the CLI's daemon path must not load ctypes and the io-impact layer
     from memmond.model.io_impact import IOImpact
-    from memmond.sources.pagecache import Residency
 
 PAGE_SIZE = mmap.PAGESIZE
 
@@ -268,54 +267,6 @@ def process(proc: ProcessMemory) -> str:
     out.append(fmt.table(rows))
     if proc.rollup is None:
         out.append(f"  Pss unavailable: {proc.rollup_error}")
-    return "\n".join(out)
-
-
-def cache(results: list[Residency], errors: list[str], truncated_at: int | None) -> str:
-    """`memmond cache`: per-file residency like fincore/vmtouch, then the total."""
-    with_counts = any(r.method == "cachestat" for r in results)
-    header = ["path", "size", "resident", "%"]
-    if with_counts:
-        header += ["dirty", "writeback", "evicted", "recently evicted"]
-    rows = []
-    for r in results:
-        row = [r.path, fmt.iec(r.size_bytes), fmt.iec(r.resident_bytes), fmt.percent(r.resident_ratio)]
-        if with_counts:
-            row += [
-                fmt.group(v) if v is not None else "-"
-                for v in (r.dirty_pages, r.writeback_pages, r.evicted_pages, r.recently_evicted_pages)
-            ]
-        rows.append(row)
-    if len(results) > 1:
-        size = sum(r.size_bytes for r in results)
-        resident = sum(r.resident_bytes for r in results)
-        pages = sum(r.pages for r in results)
-        row = [
-            f"total ({len(results)} files)",
-            fmt.iec(size),
-            fmt.iec(resident),
-            fmt.percent(sum(r.resident_pages for r in results) / pages if pages else 0.0),
-        ]
-        if with_counts:
-            row += [
-                fmt.group(sum(v or 0 for v in col))
-                for col in zip(
-                    *((r.dirty_pages, r.writeback_pages, r.evicted_pages, r.recently_evicted_pages) for r in results),
-                    strict=True,
-                )
-            ]
-        rows.append(row)
-    out = [fmt.table(rows, header=header, indent=0)] if results else []
-    methods = sorted({r.method for r in results})
-    if methods:
-        explain = {
-            "cachestat": f"cachestat(2): counts from the page cache itself (pages of {PAGE_SIZE} bytes)",
-            "mincore": "mmap + mincore(2): resident or not, no dirty/writeback/evicted counts",
-        }
-        out.append("method: " + "; ".join(explain[m] for m in methods))
-    if truncated_at is not None:
-        out.append(f"stopped after {truncated_at} files (--max-files)")
-    out += [f"not measured: {e}" for e in errors]
     return "\n".join(out)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich import box
@@ -18,6 +18,8 @@ from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from memmond import format as fmt
 
 SEPARATOR = 3  # columns between two table columns: padding, rule gap, padding
 
@@ -48,10 +50,12 @@ def table(
     flexible: int = 0,
     totals: Sequence[str] | None = None,
     width: int | None = None,
+    cut_middle: bool = False,
 ) -> Table:
     """A borderless table that fits the width: the columns before `numeric_from` are text, the rest
     right-aligned numbers. Every column keeps its widest cell except `flexible` (a name or path), which
-    gives up what the width lacks and is cut with "…". `totals` is a last row under a rule."""
+    gives up what the width lacks and is cut with "…" (in the middle with `cut_middle`: a path keeps its
+    file name). `totals` is a last row under a rule."""
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     everything = [list(columns), *map(list, rows), *([list(totals)] if totals else [])]
     widest = [max(cell_len(row[index]) for row in everything) for index in range(len(columns))]
@@ -67,7 +71,10 @@ def table(
             overflow="ellipsis",
             width=fixed,
         )
+    room_left = grid.columns[flexible].width or 8
     for row in rows:
+        if cut_middle:
+            row = [fmt.cut_middle(cell, room_left) if i == flexible % len(row) else cell for i, cell in enumerate(row)]
         grid.add_row(*row)
     if totals:
         grid.add_section()
@@ -88,19 +95,20 @@ def render(renderable: RenderableType, width: int = 80) -> str:
 
 
 @contextmanager
-def working(message: str, delay: float = 0.5) -> Iterator[None]:
+def working(message: str, delay: float = 0.5) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr while slow work runs, shown only when it takes over `delay` seconds and stderr
-    is a terminal: a quick command prints nothing extra, a pipe gets no control characters."""
+    is a terminal: a quick command prints nothing extra, a pipe gets no control characters. Yields a
+    function that changes the spinner's words (progress)."""
     err = console(stderr=True)
     if not err.is_terminal:
-        yield
+        yield lambda text: None
         return
     status = err.status(message)
     timer = threading.Timer(delay, status.start)
     timer.daemon = True
     timer.start()
     try:
-        yield
+        yield lambda text: status.update(text)
     finally:
         timer.cancel()
         status.stop()
