@@ -18,7 +18,8 @@ cd "$repo"
 # systemd-python compiles against libsystemd; promtool (package prometheus) checks our exposition.
 apt_packages=(libsystemd-dev pkg-config gcc python3-dev python3-venv)
 if [ "$want_test" = 1 ]; then
-    apt_packages+=(prometheus prometheus-alertmanager systemd systemd-container systemd-journal-remote debootstrap openssl)
+    apt_packages+=(prometheus prometheus-alertmanager systemd systemd-container systemd-journal-remote debootstrap openssl
+        zsh)
 fi
 
 missing=()
@@ -29,8 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "dev-setup: installing system packages: ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    # Another apt (unattended-upgrades on a fresh machine) may hold the dpkg lock: wait for it, not exit 100.
+    lock_wait=(-o DPkg::Lock::Timeout=600)
+    $sudo apt-get "${lock_wait[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock_wait[@]}" install -y -qq --no-install-recommends \
+        "${missing[@]}" >&2
 fi
 
 python=${PYTHON:-python3}
@@ -42,4 +46,6 @@ fi
 extras=""
 [ "$want_test" = 1 ] && extras="[test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" >&2
-echo "dev-setup: ready (.venv/bin/memmond)" >&2
+echo "dev-setup: ready. Run memmond as .venv/bin/memmond, or put it on PATH for this shell with" >&2
+echo "    source .venv/bin/activate" >&2
+echo "(packaging/install.sh installs it for good, with /usr/local/bin/memmond and shell completion)" >&2

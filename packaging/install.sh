@@ -4,6 +4,8 @@
 #   PREFIX/README.md                the documentation the unit's Documentation= points at
 #   /etc/systemd/system/memmond.service
 #   /etc/memmond/memmond.yaml       the default config, never overwriting an edited one
+#   /usr/local/bin/memmond          a symlink into the venv: `memmond` on PATH
+#   /usr/local/share/bash-completion/completions/memmond, /usr/local/share/zsh/site-functions/_memmond
 #
 #   packaging/install.sh [--prefix DIR] [--destdir DIR] [--no-apt] [--wheels DIR]
 #   packaging/install.sh --uninstall [--prefix DIR] [--destdir DIR]
@@ -26,13 +28,16 @@ while [ $# -gt 0 ]; do
         --uninstall) uninstall=1; shift ;;
         --no-apt) use_apt=0; shift ;;
         --wheels) wheels=$2; use_apt=0; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 unit_path="$destdir/etc/systemd/system/memmond.service"
+bin_link="$destdir/usr/local/bin/memmond"
+bash_completion="$destdir/usr/local/share/bash-completion/completions/memmond"
+zsh_completion="$destdir/usr/local/share/zsh/site-functions/_memmond"
 config_dir="$destdir/etc/memmond"
 install_dir="$destdir$prefix"
 
@@ -44,7 +49,11 @@ if [ "$uninstall" = 1 ]; then
     if systemd_running; then
         systemctl disable --now memmond.service 2>/dev/null || true
     fi
-    rm -f "$unit_path"
+    rm -f "$unit_path" "$bash_completion" "$zsh_completion"
+    # the symlink only if it is ours (points into this prefix)
+    if [ -L "$bin_link" ] && [ "$(readlink "$bin_link")" = "$prefix/venv/bin/memmond" ]; then
+        rm -f "$bin_link"
+    fi
     rm -rf "$install_dir"
     if systemd_running; then
         systemctl daemon-reload
@@ -68,8 +77,8 @@ if [ "$use_apt" = 1 ] && command -v apt-get >/dev/null; then
             echo "install.sh: needs these packages first: ${missing[*]}" >&2
             exit 1
         fi
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
     fi
 fi
 
@@ -102,6 +111,12 @@ elif ! cmp -s "$repo/config/memmond.yaml" "$config_dir/memmond.yaml"; then
     echo "install.sh: kept your $config_dir/memmond.yaml; the new default is $config_dir/memmond.yaml.dist"
 fi
 "$install_dir/venv/bin/memmond" check-config "$config_dir/memmond.yaml"
+
+# On PATH, with completion: the README's `memmond ...` commands run as written.
+mkdir -p "$(dirname "$bin_link")" "$(dirname "$bash_completion")" "$(dirname "$zsh_completion")"
+ln -sfn "$prefix/venv/bin/memmond" "$bin_link"
+"$install_dir/venv/bin/memmond" completion bash > "$bash_completion"
+"$install_dir/venv/bin/memmond" completion zsh > "$zsh_completion"
 
 if systemd_running; then
     systemctl daemon-reload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -84,6 +85,11 @@ def test_install_into_a_staging_directory_and_uninstall(tmp_path: Path) -> None:
     version = subprocess.run([str(memmond), "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("memmond ")
     assert (dest / "opt/memmond/README.md").exists()
+    # on PATH and completed: the README's `memmond ...` commands run as written
+    assert os.readlink(dest / "usr/local/bin/memmond") == "/opt/memmond/venv/bin/memmond"
+    bash_completion = dest / "usr/local/share/bash-completion/completions/memmond"
+    assert "complete -F _memmond memmond" in bash_completion.read_text()
+    assert (dest / "usr/local/share/zsh/site-functions/_memmond").read_text().startswith("#compdef memmond")
 
     # An edited config survives a reinstall; the new default lands beside it.
     config.write_text(config.read_text() + "# edited\n")
@@ -95,6 +101,7 @@ def test_install_into_a_staging_directory_and_uninstall(tmp_path: Path) -> None:
     gone = _install("--destdir", str(dest), "--uninstall")
     assert gone.returncode == 0, gone.stderr
     assert not unit.exists() and not (dest / "opt/memmond").exists()
+    assert not (dest / "usr/local/bin/memmond").is_symlink() and not bash_completion.exists()
     assert config.exists()  # configs are the admin's: kept
 
 
@@ -104,3 +111,15 @@ def test_install_with_another_prefix(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     text = (dest / "etc/systemd/system/memmond.service").read_text()
     assert "ExecStart=/usr/local/memmond/venv/bin/memmond" in text and "/opt/memmond" not in text
+
+
+def test_every_apt_get_waits_for_the_dpkg_lock() -> None:
+    """Seen: dev-setup.sh exited 100 at once while unattended-upgrades held the lock on a fresh machine."""
+    for script in ("dev-setup.sh", "install.sh"):
+        calls = [line for line in (ROOT / "packaging" / script).read_text().splitlines() if "apt-get" in line]
+        commands = [
+            line for line in calls if not line.strip().startswith("#") and ("update" in line or "install" in line)
+        ]
+        assert commands, script
+        for line in commands:
+            assert "DPkg::Lock::Timeout" in line or "lock_wait" in line, (script, line)

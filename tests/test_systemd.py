@@ -239,6 +239,9 @@ def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
 
     container.wait(f"/metrics on 127.0.0.1:{port}", scraped, 15)
     assert _metric(port, "memmond_sample_interval_seconds") == 0.5
+    # `memmond` on a login shell's PATH, as the README writes its commands; the short view finds the daemon
+    login = container.sh(f"bash -lc 'command -v memmond && memmond show --short --url 127.0.0.1:{port}'", check=True)
+    assert login.stdout.startswith("/usr/local/bin/memmond\n") and "Rules      none firing" in login.stdout
     # no CAP_SYSLOG for /dev/kmsg, but the systemd-journal group: OOM victims from the journal
     assert _metric(port, "memmond_oom_victims_readable") == 1
 

@@ -229,6 +229,14 @@ def cmd_top(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from memmond.cli import completion
+
+    script = completion.bash(build_parser()) if args.shell == "bash" else completion.zsh(build_parser())
+    sys.stdout.write(script)
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     # Imported here: systemd-python and the HTTP stack are the daemon's business, not `memmond show`'s.
     from memmond.serve import logs
@@ -757,6 +765,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE")
     check.set_defaults(handler=cmd_check_config)
+
+    completion_cmd = sub.add_parser(
+        "completion",
+        help="print the shell completion script for bash or zsh",
+        description="Print a completion script generated from memmond's own options. install.sh installs both; "
+        "by hand: `memmond completion bash > /etc/bash_completion.d/memmond`, or for zsh into a directory "
+        "of $fpath as _memmond.",
+    )
+    completion_cmd.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    completion_cmd.set_defaults(handler=cmd_completion)
 
     _own_usage(parser)
     return parser
