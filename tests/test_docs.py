@@ -64,3 +64,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = README.split("<!-- ci:test-command -->", 1)[1].split("```sh\n", 1)[1].split("\n", 1)[0]
     assert command.startswith("packaging/dev-setup.sh --test && ")
     assert "pytest" in command
+
+
+def test_the_readme_library_snippet_runs_and_prints_no_none(tmp_path: Path) -> None:
+    """Seen: `print(monitor.get_trend_analysis(20))` printed None: the block sampled for no time at all."""
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python library") :]
+    snippet = section[section.index("```python\n") + 10 : section.index("\n```", section.index("```python"))]
+    snippet = snippet.replace('"/var/tmp/test.dat"', repr(str(tmp_path / "test.dat")))
+    (tmp_path / "my-rules.yaml").write_text("rules:\n  - {name: mine, expr: mem_total > 0}\n")
+    result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and not any(line.strip() == "None" for line in lines), result.stdout
+    assert any(line.split()[0] in ("increasing", "decreasing", "stable") for line in lines), result.stdout
+    assert "Memory event triggered: mine" in result.stdout

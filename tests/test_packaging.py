@@ -123,3 +123,19 @@ def test_every_apt_get_waits_for_the_dpkg_lock() -> None:
         assert commands, script
         for line in commands:
             assert "DPkg::Lock::Timeout" in line or "lock_wait" in line, (script, line)
+
+
+def test_the_wheel_carries_py_typed_and_the_default_config(tmp_path: Path) -> None:
+    """The library has type hints; without py.typed (PEP 561) a type checker ignores them."""
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("memmond-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "memmond/py.typed" in names and "memmond/default_config.yaml" in names
