@@ -172,3 +172,28 @@ def test_procfs_from_environment() -> None:
     result = run_memmond("show", "--json", env={"MEMMOND_PROCFS": str(OLD_3_10)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mem_available_estimated"] is True
+
+
+def test_every_command_and_argument_has_help() -> None:
+    """Seen: subcommands without descriptions, positional arguments and --json without help."""
+    import argparse
+
+    from memmond.cli.main import build_parser
+
+    missing = []
+
+    def check(parser: argparse.ArgumentParser, name: str) -> None:
+        if not parser.description:
+            missing.append(f"{name}: no description")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for sub_name, sub in action.choices.items():
+                    if not helps.get(sub_name):
+                        missing.append(f"{name} {sub_name}: no help line")
+                    check(sub, f"{name} {sub_name}")
+            elif not action.help:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}: no help")
+
+    check(build_parser(), "memmond")
+    assert missing == []

@@ -540,6 +540,60 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\d")
 
 
+# What `memmond COMMAND --help` says above the options: what the command shows and where it comes from.
+DESCRIPTIONS = {
+    "show": (
+        "Every /proc/meminfo field in the kernel's kB and in human units, grouped: totals, page cache, "
+        "anonymous memory, kernel, swap; PSI stall figures; vmstat rates measured over --rates-over seconds; "
+        "the vm tunables with what they mean here; the largest cgroups. --short is the one-screen view "
+        "`memmond` prints alone."
+    ),
+    "snapshot": ("Save meminfo, vmstat and PSI as one JSON document, to compare later with `memmond diff`."),
+    "diff": (
+        "What changed between two snapshots: the fields that moved most, in human units, and the pressure "
+        "level then and now. AFTER '-' compares with now."
+    ),
+    "proc": (
+        "A process's memory from /proc/PID/status (RSS, its anon/file/shmem parts, swap, peaks) and "
+        "smaps_rollup (PSS), by PID or for every process with a name. `memmond top` lists them all."
+    ),
+    "cache": (
+        "How much of each file is in the page cache, like fincore and vmtouch: the files with most cached "
+        "first and a total of all. Directories are walked recursively (symlinks not followed)."
+    ),
+    "io-impact": (
+        "Write or read a file and show what it did to the page cache and memory: Cached, Dirty, MemFree and "
+        "MemAvailable before, right after and after sync, explained."
+    ),
+    "write": ("Write a new file of --size bytes (removed afterwards unless --keep) and analyse what it did."),
+    "read": ("Read a file and analyse what it did; --drop-first evicts its pages first so the read comes from disk."),
+    "sync": (
+        "Write every dirty page back to disk (sync) and show how long it took and what Dirty and Writeback "
+        "were before and after."
+    ),
+    "drop-caches": (
+        "Sync, then drop clean caches through /proc/sys/vm/drop_caches (1 page cache, 2 slab, 3 both) and "
+        "show what was freed. Root only; a test and diagnosis tool, never a fix."
+    ),
+    "trend": (
+        "Trends over the newest samples of a running daemon (GET /api/v1/trend): direction, change, slope and"
+        " volatility of available, used, free, page cache and dirty memory, and pressure level changes."
+    ),
+    "watch": (
+        "A live view refreshed in place: memory and pressure with sparklines, and the rules of a config "
+        "evaluated as the daemon would. No daemon needed."
+    ),
+    "run": (
+        "The daemon: sample on a timer, keep a history, evaluate rules and pressure levels, serve Prometheus "
+        "metrics on /metrics and the JSON API, log events to journald. Reloads its config on SIGHUP."
+    ),
+    "check-config": (
+        "Validate a config like `promtool check config`: OK with the rules it would run, or every problem "
+        "(structure and expressions) with file:line:column, in one run."
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="memmond",
@@ -558,7 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--procfs", default=argparse.SUPPRESS, metavar="DIR", help="procfs root to read")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    show = sub.add_parser("show", parents=[common], help="current memory stats, page cache breakdown and PSI")
+    show = sub.add_parser(
+        "show",
+        description=DESCRIPTIONS["show"],
+        parents=[common],
+        help="current memory stats, page cache breakdown and PSI",
+    )
     show.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
     show.add_argument(
         "--rates-over",
@@ -585,23 +644,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(handler=cmd_show)
 
-    snap = sub.add_parser("snapshot", parents=[common], help="save the current state as a JSON snapshot")
+    snap = sub.add_parser(
+        "snapshot",
+        description=DESCRIPTIONS["snapshot"],
+        parents=[common],
+        help="save the current state as a JSON snapshot",
+    )
     snap.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
     snap.set_defaults(handler=cmd_snapshot)
 
-    diff = sub.add_parser("diff", parents=[common], help="what changed between two snapshots (AFTER '-' means now)")
-    diff.add_argument("before", metavar="BEFORE")
-    diff.add_argument("after", metavar="AFTER")
-    diff.add_argument("--json", action="store_true")
+    diff = sub.add_parser(
+        "diff",
+        description=DESCRIPTIONS["diff"],
+        parents=[common],
+        help="what changed between two snapshots (AFTER '-' means now)",
+    )
+    diff.add_argument("before", metavar="BEFORE", help="a snapshot file (from `memmond snapshot -o FILE`)")
+    diff.add_argument("after", metavar="AFTER", help="a later snapshot file, or - for now")
+    diff.add_argument("--json", action="store_true", help="machine-readable, changes in bytes")
     diff.add_argument("--short", action="store_true", help="only the one-line summary")
     diff.set_defaults(handler=cmd_diff)
 
-    proc = sub.add_parser("proc", parents=[common], help="memory of a process, or of every process with a name")
-    proc.add_argument("target", type=_pid_or_name, metavar="PID|NAME")
-    proc.add_argument("--json", action="store_true")
+    proc = sub.add_parser(
+        "proc",
+        description=DESCRIPTIONS["proc"],
+        parents=[common],
+        help="memory of a process, or of every process with a name",
+    )
+    proc.add_argument("target", type=_pid_or_name, metavar="PID|NAME", help="a process id, or a command name (comm)")
+    proc.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
     proc.set_defaults(handler=cmd_proc)
 
-    cache = sub.add_parser("cache", parents=[common], help="page cache residency of files (like fincore/vmtouch)")
+    cache = sub.add_parser(
+        "cache",
+        description=DESCRIPTIONS["cache"],
+        parents=[common],
+        help="page cache residency of files (like fincore/vmtouch)",
+    )
     cache.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories (recursively)")
     cache.add_argument(
         "--max-files", type=_positive_int, default=100000, metavar="N", help="stop walking after N files (100000)"
@@ -620,38 +699,71 @@ def build_parser() -> argparse.ArgumentParser:
     cache.set_defaults(handler=cmd_cache)
 
     impact = sub.add_parser(
-        "io-impact", parents=[common], help="what writing or reading a file does to the page cache and memory"
+        "io-impact",
+        description=DESCRIPTIONS["io-impact"],
+        parents=[common],
+        help="what writing or reading a file does to the page cache and memory",
     )
     impact_ops = impact.add_subparsers(dest="operation", metavar="OPERATION", required=True)
-    write = impact_ops.add_parser("write", parents=[common], help="write a new file and analyse")
-    write.add_argument("path", metavar="PATH")
+    write = impact_ops.add_parser(
+        "write",
+        description=DESCRIPTIONS["write"],
+        parents=[common],
+        help="write a new file and analyse",
+    )
+    write.add_argument("path", metavar="PATH", help="the file to write (refused if it exists, unless --force)")
     write.add_argument("--size", type=_size, required=True, help="how much to write, e.g. 100MiB")
     write.add_argument("--fsync", action="store_true", help="fsync before closing")
     write.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     write.add_argument("--keep", action="store_true", help="keep the file afterwards (default: remove it)")
-    read = impact_ops.add_parser("read", parents=[common], help="read a file and analyse")
-    read.add_argument("path", metavar="PATH")
+    read = impact_ops.add_parser(
+        "read",
+        description=DESCRIPTIONS["read"],
+        parents=[common],
+        help="read a file and analyse",
+    )
+    read.add_argument("path", metavar="PATH", help="the file to read")
     read.add_argument("--drop-first", action="store_true", help="evict the file's own pages before reading")
     for op in (write, read):
         op.add_argument("--block-size", type=_size, default=1024 * 1024, help="I/O size (1MiB)")
-        op.add_argument("--json", action="store_true")
+        op.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
         op.set_defaults(handler=cmd_io_impact)
 
-    sync_cmd = sub.add_parser("sync", parents=[common], help="write all dirty pages back (sync) and report")
+    sync_cmd = sub.add_parser(
+        "sync",
+        description=DESCRIPTIONS["sync"],
+        parents=[common],
+        help="write all dirty pages back (sync) and report",
+    )
     sync_cmd.set_defaults(handler=cmd_sync)
     drop = sub.add_parser(
-        "drop-caches", parents=[common], help="drop clean caches: 1 page cache, 2 slab, 3 both (root only; syncs first)"
+        "drop-caches",
+        description=DESCRIPTIONS["drop-caches"],
+        parents=[common],
+        help="drop clean caches: 1 page cache, 2 slab, 3 both (root only; syncs first)",
     )
-    drop.add_argument("level", type=int, choices=(1, 2, 3), metavar="1|2|3")
+    drop.add_argument(
+        "level", type=int, choices=(1, 2, 3), metavar="1|2|3", help="1 page cache, 2 slab (dentries, inodes), 3 both"
+    )
     drop.set_defaults(handler=cmd_drop_caches)
 
-    trend_cmd = sub.add_parser("trend", parents=[common], help="trends over recent samples, from a running daemon")
+    trend_cmd = sub.add_parser(
+        "trend",
+        description=DESCRIPTIONS["trend"],
+        parents=[common],
+        help="trends over recent samples, from a running daemon",
+    )
     trend_cmd.add_argument("--samples", type=int, default=20, metavar="N", help="how many samples (default 20)")
     trend_cmd.add_argument("--url", default="http://127.0.0.1:9847", help="the daemon (default http://127.0.0.1:9847)")
-    trend_cmd.add_argument("--json", action="store_true")
+    trend_cmd.add_argument("--json", action="store_true", help="machine-readable")
     trend_cmd.set_defaults(handler=cmd_trend)
 
-    watch_cmd = sub.add_parser("watch", parents=[common], help="live terminal view (no daemon needed)")
+    watch_cmd = sub.add_parser(
+        "watch",
+        description=DESCRIPTIONS["watch"],
+        parents=[common],
+        help="live terminal view (no daemon needed)",
+    )
     watch_cmd.add_argument(
         "--interval",
         type=_seconds(0.1, 3600),
@@ -722,7 +834,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     top_cmd.set_defaults(handler=cmd_top)
 
-    run = sub.add_parser("run", parents=[common], help="run the daemon: sample, evaluate, serve /metrics")
+    run = sub.add_parser(
+        "run",
+        description=DESCRIPTIONS["run"],
+        parents=[common],
+        help="run the daemon: sample, evaluate, serve /metrics",
+    )
     run.add_argument(
         "--config",
         metavar="FILE",
@@ -761,9 +878,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser(
-        "check-config", parents=[common], help="validate a config file: OK, or every problem with file:line"
+        "check-config",
+        description=DESCRIPTIONS["check-config"],
+        parents=[common],
+        help="validate a config file: OK, or every problem with file:line",
     )
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help="the config file, e.g. /etc/memmond/memmond.yaml")
     check.set_defaults(handler=cmd_check_config)
 
     completion_cmd = sub.add_parser(
