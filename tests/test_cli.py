@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
+import golden
 import pytest
-from conftest import CURRENT, OLD_3_10, PRESSURE, fixture_pid, run_memmond
+from conftest import CURRENT, FIXTURES, OLD_3_10, PRESSURE, fixture_pid, run_memmond
 
 from memmond import __version__
 from memmond import format as fmt
@@ -23,16 +24,25 @@ def _meminfo_lines(path: Path) -> list[tuple[str, int, bool]]:
 
 
 def test_show_prints_every_meminfo_field_of_a_fixture_in_kb() -> None:
+    import re
+
     result = run_memmond("--procfs", str(CURRENT), "show")
     assert result.returncode == 0, result.stderr
-    section = result.stdout.split("All /proc/meminfo fields (kernel order)")[1]
-    shown = [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
-    expected = _meminfo_lines(CURRENT / "meminfo")
-    assert shown[: len(expected)] == [name for name, _, _ in expected]
-    for name, number, is_kb in expected:
-        line = next(line for line in section.splitlines() if line.split() and line.split()[0] == name)
-        assert (f"{number:,} KB" if is_kb else f"{number:,} pages") in line, line
-    assert "Memory pressure (PSI" in result.stdout
+    section = result.stdout.split("/proc/meminfo  every field, kernel's kB")[1]
+    for name, number, is_kb in _meminfo_lines(CURRENT / "meminfo"):
+        value = f"{number:,} KB" if is_kb else f"{number:,} pages"
+        assert re.search(rf"(^|\s){re.escape(name)}\s+{re.escape(value)}(\s|$)", section, re.M), (name, value)
+    assert "Stalls  PSI, /proc/pressure/memory" in result.stdout
+
+
+def test_show_golden_output_at_80_columns() -> None:
+    """Seen: 91 lines, some 109 columns wide, and silent for 1.2 s. Now grouped under headings, at most 80
+    columns in a pipe, with a spinner on a terminal while the rates are measured."""
+    out = golden.check(
+        "show", "--procfs", str(PRESSURE), "show", "--rates-over", "0",
+        "--cgroupfs", str(FIXTURES / "cgroup-v2-systemd"),
+    )  # fmt: skip
+    assert out.count("\n") <= 95
 
 
 def test_show_matches_the_real_proc_meminfo_read_in_the_same_second() -> None:
@@ -54,12 +64,12 @@ def test_show_human_output_on_the_real_proc() -> None:
     mem_total = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
     )
-    assert f"{mem_total:,} KB" in result.stdout
-    assert fmt.iec(mem_total * 1024) in result.stdout
+    assert f"{mem_total:,} KB" in result.stdout  # /proc/meminfo's figure, by eye
+    assert result.stdout.splitlines()[5].split()[:2] == ["Mem:", fmt.short_iec(mem_total * 1024)]  # free's
 
 
 def test_show_of_old_kernel_explains_estimated_available_and_missing_psi() -> None:
-    result = run_memmond("--procfs", str(OLD_3_10), "show")
+    result = run_memmond("--procfs", str(OLD_3_10), "show", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "estimated: MemFree + Buffers + Cached" in result.stdout
     assert "unavailable:" in result.stdout and "pressure/memory does not exist" in result.stdout

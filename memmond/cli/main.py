@@ -75,31 +75,30 @@ def cmd_short(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     if args.short:
         return cmd_short(args)
+    from memmond.cli import show, term
+
     rates = None
-    if args.rates_over > 0:
-        sampler = Sampler(_procfs(args))
-        first = sampler.capture()
-        time.sleep(args.rates_over)
-        snap = sampler.capture()
-        if snap.meminfo is None:
-            raise CLIError(f"cannot read meminfo: {snap.errors.get('meminfo')}")
-        rates = (snap.monotonic - first.monotonic, efficiency.rates(first, snap))
-    else:
-        snap = _capture(args)
-    tunables, _ = vmtunables.read(_procfs(args))
+    with term.working(f"measuring vmstat rates over {args.rates_over:g} s"):
+        if args.rates_over > 0:
+            sampler = Sampler(_procfs(args))
+            first = sampler.capture()
+            time.sleep(args.rates_over)
+            snap = sampler.capture()
+            if snap.meminfo is None:
+                raise CLIError(f"cannot read meminfo: {snap.errors.get('meminfo')}")
+            rates = (snap.monotonic - first.monotonic, efficiency.rates(first, snap))
+        else:
+            snap = _capture(args)
+        tunables, _ = vmtunables.read(_procfs(args))
     if args.json:
         doc = snap.to_dict()
         doc["pressure_level"], doc["pressure_level_reason"] = level_of(snap)
         doc["vm_tunables"] = tunables
         doc["rates"] = {"seconds": rates[0], **rates[1]} if rates else None
         _print_json(doc)
-    else:
-        print(report.show(snap, tunables, rates))
-        top = _largest_cgroups(args, 5)
-        if top:
-            print("\nCgroups (the largest; `memmond cgroups` lists them all)")
-            table = report.cgroups_table(top, "current", shutil.get_terminal_size((80, 24)).columns - 2)
-            print("\n".join("  " + line for line in table.splitlines()))
+        return EXIT_OK
+    out = term.console()
+    out.print(show.view(snap, tunables, rates, _largest_cgroups(args, 5), out.width))
     return EXIT_OK
 
 

@@ -12,9 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from memmond import format as fmt
-from memmond.model.snapshot import DERIVED, Snapshot
-from memmond.rules.levels import level_of
-from memmond.sources import pressure
+from memmond.model.snapshot import Snapshot
 from memmond.sources.cgroup import CgroupMemory
 from memmond.sources.process import STATUS_MEMORY_FIELDS, ProcessMemory
 
@@ -167,90 +165,6 @@ def efficiency_rows(rates: Mapping[str, float | None]) -> list[list[str]]:
             text = fmt.rate(value, " " + unit if unit != "/s" else "/s")
         rows.append([label, text])
     return rows
-
-
-def show(
-    snap: Snapshot,
-    tunables: Mapping[str, int] | None = None,
-    rates: tuple[float, Mapping[str, float | None]] | None = None,
-) -> str:
-    out = [f"memmond show  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(snap.wall_time))}"]
-
-    derived = snap.derived()
-    if snap.meminfo is not None:
-        total, available = snap.mem_total, snap.mem_available
-        rows = []
-        if total is not None:
-            rows.append(["total", *_bytes_cells(total), "MemTotal"])
-        if available is not None:
-            note = "MemAvailable"
-            if snap.mem_available_estimated:
-                note = "estimated: MemFree + Buffers + Cached (kernel has no MemAvailable)"
-            ratio = derived.get("memory_available_ratio")
-            share = f"{fmt.percent(ratio)} of total" if ratio is not None else ""
-            rows.append(["available", *_bytes_cells(available), f"{share}  {note}".strip()])
-        for name, label in (
-            ("memory_used", "used"),
-            ("page_cache", "page cache"),
-            ("dirty_writeback", "dirty + writeback"),
-            ("reclaimable_file", "reclaimable file"),
-        ):
-            if name in derived:
-                rows.append([label, *_bytes_cells(derived[name]), DERIVED[name].formula])
-        out += ["", "Summary", fmt.table(rows, align="lrrl")]
-        level, reason = level_of(snap)
-        out.append(f"  pressure level: {level} ({reason}; default thresholds, no history)")
-
-        rows = [
-            [name, *_bytes_cells(snap.meminfo[name]), meaning]
-            for name, meaning in PAGE_CACHE_FIELDS
-            if name in snap.meminfo
-        ]
-        out += ["", "Page cache breakdown", fmt.table(rows, align="lrrl")]
-
-    out += ["", "Memory pressure (PSI, /proc/pressure/memory)"]
-    if snap.pressure is not None:
-        rows = []
-        for kind in pressure.KINDS:
-            line = snap.pressure.line(kind)
-            if line is not None:
-                rows.append(
-                    [
-                        kind,
-                        *(fmt.percent(line.avg(w), 2) for w in pressure.WINDOWS),
-                        f"{line.total_seconds:,.3f} s",
-                    ]
-                )
-        out.append(fmt.table(rows, header=["", "avg10", "avg60", "avg300", "stalled since boot"]))
-    else:
-        out.append(f"  unavailable: {snap.errors.get(pressure.SOURCE, 'not read')}")
-
-    if rates is not None:
-        seconds, values = rates
-        out += [
-            "",
-            f"Page cache efficiency (/proc/vmstat, over {fmt.duration(seconds)}; - means nothing to measure)",
-            fmt.table(efficiency_rows(values)),
-        ]
-
-    if tunables:
-        out += ["", "Tuning (/proc/sys/vm)", fmt.table(tuning_notes(tunables, snap), align="lrl")]
-
-    if snap.meminfo is not None:
-        rows = []
-        for name, value in snap.meminfo.items():
-            if snap.meminfo.is_count(name):
-                rows.append([name, f"{fmt.group(value)} pages", ""])
-            else:
-                rows.append([name, *_bytes_cells(value)])
-        out += ["", "All /proc/meminfo fields (kernel order)", fmt.table(rows)]
-        if snap.meminfo.skipped:
-            out.append(f"  ({len(snap.meminfo.skipped)} malformed lines skipped: {snap.meminfo.skipped[0]})")
-
-    if snap.errors:
-        out += ["", "Sources not read"]
-        out += [f"  {source}: {reason}" for source, reason in sorted(snap.errors.items())]
-    return "\n".join(out)
 
 
 def process(proc: ProcessMemory) -> str:
