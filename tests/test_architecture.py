@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "__init__": set(),  # names its exports as strings and imports them lazily (PEP 562)
     "format": set(),
 }
-TOP_LEVEL = {"__init__.py", "__main__.py", "api.py", "config.py", "format.py", "default_config.yaml"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "api.py", "config.py", "format.py", "default_config.yaml", "py.typed"}
 STAGES = {"sources", "model", "rules", "serve", "cli"}
 
 
