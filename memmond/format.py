@@ -58,6 +58,13 @@ def short_iec(n_bytes: float) -> str:
     return f"{sign}{value:.0f}{suffix}"
 
 
+def signed_short_iec(delta_bytes: float) -> str:
+    """A change as `free -h` would write it, with its sign: '+430Mi', '-1.2Gi', '0B'."""
+    if delta_bytes == 0:
+        return "0B"
+    return ("+" if delta_bytes > 0 else "") + short_iec(delta_bytes)
+
+
 def signed_iec(delta_bytes: float, precision: int = 1) -> str:
     if delta_bytes == 0:
         return "0 B"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import CURRENT, OLD_3_10, OLD_4_19, PRESSURE
 
+from memmond import format as fmt
 from memmond.model.diff import Diff
 from memmond.model.snapshot import DERIVED, Sampler, Snapshot, SnapshotFormatError
 from memmond.sources.meminfo import MemInfo
@@ -136,7 +137,9 @@ def test_diff_changes_and_counter_rates() -> None:
     derived = {c.name: c.change for c in diff.derived()}
     assert derived["page_cache"] == 100 * KIB
     line = diff.summary_line()
-    assert line == ("over 2.0 s: MemFree -100 KB, MemAvailable 0 KB, page cache +100 KB, Dirty +64 KB, Writeback 0 KB")
+    assert line == (
+        "over 2.0 s: MemFree -100.0 KiB, MemAvailable 0 B, page cache +100.0 KiB, Dirty +64.0 KiB, Writeback 0 B"
+    )
 
 
 def test_diff_counter_reset_and_other_boot_give_no_rate() -> None:
@@ -164,8 +167,13 @@ def test_diff_of_real_fixtures_text_and_json() -> None:
     assert loaded.boot_id == idle.boot_id
     diff = Diff(loaded, idle)
     text = diff.summary_text()
-    assert "meminfo (changed fields)" in text
+    assert "meminfo (changed fields, largest change first)" in text
     assert "memory pressure stall (PSI)" in text
+    # human units, the biggest mover first (was: every field in kB, in kernel order)
+    rows = text.split("largest change first)")[1].split("\n\n")[0].splitlines()[2:]
+    assert " KB" not in text and rows[0].split()[-1][-2:] in ("Mi", "Gi")
+    changes = [fmt.parse_bytes(r.split()[-1].lstrip("+-") + "B") for r in rows if r.split()[-1][-1] == "i"]
+    assert len(changes) > 3 and changes == sorted(changes, reverse=True)
     assert "oom_kill" in text
     doc = json.loads(json.dumps(diff.to_dict()))
     assert doc["seconds"] == pytest.approx(60)  # monotonic + 60 - monotonic is not always exactly 60

@@ -357,7 +357,7 @@ def cmd_io_impact(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     change = utilities.sync(Sampler(_procfs(args)))
     parts = [
-        f"{name} {fmt.kb(change.before.mem_field(name) or 0)} -> {fmt.kb(change.after.mem_field(name) or 0)}"
+        f"{name} {fmt.iec(change.before.mem_field(name) or 0)} -> {fmt.iec(change.after.mem_field(name) or 0)}"
         for name in ("Dirty", "Writeback")
     ]
     print(f"sync took {change.seconds:.2f} s: " + ", ".join(parts))
@@ -371,16 +371,13 @@ def cmd_drop_caches(args: argparse.Namespace) -> int:
     except utilities.NotPermitted as exc:
         raise CLIError(str(exc)) from None
     freed = -(change.delta("Cached") + change.delta("Buffers") + change.delta("SReclaimable"))
-    print(
-        f"dropped {utilities.DROP_WHAT[args.level]} (after sync) in {change.seconds:.2f} s: "
-        f"freed {fmt.kb(freed)} ({fmt.iec(freed)})"
-    )
+    print(f"dropped {utilities.DROP_WHAT[args.level]} (after sync) in {change.seconds:.2f} s: freed {fmt.iec(freed)}")
     rows = [
         [
             name,
-            fmt.kb(change.before.mem_field(name) or 0),
-            fmt.kb(change.after.mem_field(name) or 0),
-            fmt.signed_kb(change.delta(name)),
+            fmt.iec(change.before.mem_field(name) or 0),
+            fmt.iec(change.after.mem_field(name) or 0),
+            fmt.signed_iec(change.delta(name)),
         ]
         for name in ("MemFree", "Cached", "Buffers", "SReclaimable")
     ]

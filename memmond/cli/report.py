@@ -195,7 +195,7 @@ def io_impact(impact: IOImpact) -> str:
     from memmond.model.io_impact import FIELDS
 
     rows = [
-        [name, fmt.signed_kb(impact.delta(name)), fmt.signed_kb(impact.delta(name, synced=True))] for name in FIELDS
+        [name, fmt.signed_iec(impact.delta(name)), fmt.signed_iec(impact.delta(name, synced=True))] for name in FIELDS
     ]
     out.append(fmt.table(rows, header=["meminfo", "right after", "after sync"]))
     out += ["", "The file in the page cache"]

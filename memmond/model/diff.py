@@ -113,13 +113,13 @@ class Diff:
         parts = []
         for name in SUMMARY_FIELDS[:2]:
             if name in changes:
-                parts.append(f"{name} {fmt.signed_kb(int(changes[name].change))}")
+                parts.append(f"{name} {fmt.signed_iec(int(changes[name].change))}")
         derived = {c.name: c for c in self.derived()}
         if "page_cache" in derived:
-            parts.append(f"page cache {fmt.signed_kb(int(derived['page_cache'].change))}")
+            parts.append(f"page cache {fmt.signed_iec(int(derived['page_cache'].change))}")
         for name in SUMMARY_FIELDS[2:]:
             if name in changes:
-                parts.append(f"{name} {fmt.signed_kb(int(changes[name].change))}")
+                parts.append(f"{name} {fmt.signed_iec(int(changes[name].change))}")
         return f"over {fmt.duration(self.seconds)}: " + (", ".join(parts) if parts else "no meminfo to compare")
 
     def summary_text(self) -> str:
@@ -132,12 +132,12 @@ class Diff:
             lines.append("  (the snapshots come from different boots: no counter rates)")
         if self.before.meminfo is None or self.after.meminfo is None:
             lines.append("  meminfo missing from one snapshot")
-        changed = [c for c in self.meminfo() if c.change]
+        changed = sorted((c for c in self.meminfo() if c.change), key=lambda c: abs(c.change), reverse=True)
         if changed:
             counts = self.after.meminfo.count_fields if self.after.meminfo else frozenset()
             lines += [
                 "",
-                "meminfo (changed fields)",
+                "meminfo (changed fields, largest change first)",
                 fmt.table(
                     [_bytes_row(c) if c.name not in counts else _count_row(c) for c in changed],
                     header=["field", "before", "after", "change"],
@@ -194,7 +194,7 @@ class Diff:
 
 
 def _bytes_row(c: Change) -> list[str]:
-    return [c.name, fmt.kb(int(c.before)), fmt.kb(int(c.after)), fmt.signed_kb(int(c.change))]
+    return [c.name, fmt.short_iec(int(c.before)), fmt.short_iec(int(c.after)), fmt.signed_short_iec(int(c.change))]
 
 
 def _count_row(c: Change) -> list[str]:

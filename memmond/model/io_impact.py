@@ -84,9 +84,10 @@ class IOImpact:
         """One line, like the seed's analysis.summary()."""
         verb = "wrote" if self.operation == "write" else "read"
         return (
-            f"{verb} {fmt.iec(self.size_bytes)} in {self.seconds:.2f} s: Cached {fmt.signed_kb(self.delta('Cached'))}, "
-            f"Dirty {fmt.signed_kb(self.delta('Dirty'))}, MemFree {fmt.signed_kb(self.delta('MemFree'))}, "
-            f"MemAvailable {fmt.signed_kb(self.delta('MemAvailable'))}; file resident "
+            f"{verb} {fmt.iec(self.size_bytes)} in {self.seconds:.2f} s: "
+            f"Cached {fmt.signed_iec(self.delta('Cached'))}, "
+            f"Dirty {fmt.signed_iec(self.delta('Dirty'))}, MemFree {fmt.signed_iec(self.delta('MemFree'))}, "
+            f"MemAvailable {fmt.signed_iec(self.delta('MemAvailable'))}; file resident "
             f"{fmt.percent(self.file_after.resident_ratio if self.file_after else 0)}"
         )
 
@@ -139,7 +140,7 @@ class IOImpact:
                 resident = fmt.percent(self.file_after_sync.resident_ratio if self.file_after_sync else 0)
                 lines.append(
                     f"After sync the dirty pages were written back (Dirty "
-                    f"{fmt.signed_kb(self.delta('Dirty', synced=True))} against the start) and stay in the "
+                    f"{fmt.signed_iec(self.delta('Dirty', synced=True))} against the start) and stay in the "
                     f"cache as clean pages: {resident} of the file is still resident."
                 )
             else:
@@ -149,7 +150,7 @@ class IOImpact:
                 )
         if self.freed_memory:
             lines.append(
-                f"MemFree ended higher than it started ({fmt.signed_kb(self.delta('MemFree'))}): reclaim "
+                f"MemFree ended higher than it started ({fmt.signed_iec(self.delta('MemFree'))}): reclaim "
                 "or another process freed memory meanwhile."
             )
         return lines
