@@ -16,6 +16,15 @@ def test_sparkline_scales_between_min_and_max() -> None:
     assert sparkline([10, 0]) == "█▁"
 
 
+def test_a_tiny_change_stays_a_tiny_bar() -> None:
+    """Seen: a 0.1 % change of available memory filled the sparkline's full height."""
+    total = 16 * 1024**3
+    available = [0.500 * total, 0.5005 * total, 0.501 * total]  # 0.1 % of memory
+    assert sparkline(available, min_span=total / 100) == "▁▁▁"
+    assert sparkline(available) == "▁▄█"  # scaled between the extremes alone
+    assert sparkline([0.5 * total, 0.51 * total], min_span=total / 100) == "▁█"  # 1 %: full height
+
+
 def test_watch_prints_frames_and_fires_configured_rules(tmp_path: Path) -> None:
     config = tmp_path / "m.yaml"
     config.write_text(
@@ -32,7 +41,7 @@ def test_watch_prints_frames_and_fires_configured_rules(tmp_path: Path) -> None:
 
 
 def test_watch_on_an_old_kernel_tree() -> None:
-    result = run_memmond("--procfs", str(OLD_3_10), "watch", "--interval", "0.05", "--count", "2")
+    result = run_memmond("--procfs", str(OLD_3_10), "watch", "--interval", "0.1", "--count", "2")
     assert result.returncode == 0, result.stderr
     assert "estimated: no MemAvailable" in result.stdout
     assert "not read: pressure" in result.stdout

@@ -103,6 +103,17 @@ def test_trend_endpoint_and_command(tmp_path: Path) -> None:
         result = run_memmond("trend", "--url", daemon.url, "--samples", "5")
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("Trend over 5 samples") and "available" in result.stdout
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80  # was 130 columns
+        assert result.stdout.splitlines()[1].split() == [
+            "SERIES",
+            "NOW",
+            "CHANGE",
+            "%",
+            "DIRECTION",
+            "SLOPE",
+            "MIN",
+            "MAX",
+        ]
         bare = run_memmond("trend", "--url", f"127.0.0.1:{daemon.port}", "--samples", "5")  # no http://
         assert bare.returncode == 0 and bare.stdout.startswith("Trend over 5 samples"), bare.stderr
         as_json = json.loads(run_memmond("trend", "--url", daemon.url, "--json").stdout)

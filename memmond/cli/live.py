@@ -20,14 +20,16 @@ from memmond.rules.ruleset import Ruleset
 _BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """One character per value, scaled between the smallest and the largest; flat when they are equal."""
+def sparkline(values: Sequence[float], min_span: float = 0.0) -> str:
+    """One character per value from the smallest up. The height spans at least `min_span`: scaled between
+    the extremes alone, a 0.1 % wobble of available memory filled the full height (the view passes 1 % of
+    MemTotal)."""
     if not values:
         return ""
     low, high = min(values), max(values)
-    if high == low:
+    span = max(high - low, min_span)
+    if span <= 0:
         return _BARS[0] * len(values)
-    span = high - low
     return "".join(_BARS[min(len(_BARS) - 1, int((v - low) / span * len(_BARS)))] for v in values)
 
 
@@ -62,7 +64,7 @@ class LiveView:
             values = self._series(name)
             if values:
                 lines.append(
-                    f"{label:<12}{fmt.iec(values[-1]):>11}  {sparkline(values)}  "
+                    f"{label:<12}{fmt.iec(values[-1]):>11}  {sparkline(values, (snap.mem_total or 0) / 100)}  "
                     f"min {fmt.iec(min(values))}  max {fmt.iec(max(values))}"
                 )
         dirty, writeback = snap.mem_field("Dirty"), snap.mem_field("Writeback")

@@ -397,7 +397,9 @@ def cmd_trend(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(doc)
     else:
-        print(report.trend(doc))
+        from memmond.cli import term, trend
+
+        term.console().print(trend.view(doc))
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ check the text without running a subprocess.
 from __future__ import annotations
 
 import mmap
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -215,63 +214,6 @@ def io_impact(impact: IOImpact) -> str:
     out += [f"  {'yes' if value else 'no ':3}  {name}" for name, value in impact.verdicts().items()]
     out += ["", "What happened"]
     out += [f"  - {line}" for line in impact.explanation()]
-    return "\n".join(out)
-
-
-def trend(doc: Mapping[str, object]) -> str:
-    """`memmond trend`: the daemon's /api/v1/trend answer as a table."""
-    series = doc["series"]
-    assert isinstance(series, dict)
-    out = [f"Trend over {doc['sample_count']} samples ({fmt.duration(float(doc['seconds']))}), oldest to newest"]
-    rows = []
-    for name, t in series.items():
-        percent = "-" if t["change_percent"] is None else fmt.signed_percent(t["change_percent"] / 100)
-        rows.append(
-            [
-                name,
-                fmt.iec(t["initial"]),
-                fmt.iec(t["final"]),
-                fmt.signed_iec(t["change"]),
-                percent,
-                t["direction"],
-                fmt.iec(t["min"]),
-                fmt.iec(t["max"]),
-                fmt.iec(t["mean"]),
-                f"{fmt.signed_iec(t['slope_per_second'])}/s",
-                fmt.iec(t["volatility"]),
-            ]
-        )
-    out.append(
-        fmt.table(
-            rows,
-            header=[
-                "series",
-                "initial",
-                "final",
-                "change",
-                "change %",
-                "direction",
-                "min",
-                "max",
-                "mean",
-                "slope",
-                "volatility",
-            ],
-            align="lrrrrlrrrrr",
-        )
-    )
-    changes = doc.get("pressure_level_changes") or []
-    assert isinstance(changes, list)
-    if changes:
-        out.append(
-            "pressure level changes: "
-            + ", ".join(
-                f"{time.strftime('%H:%M:%S', time.localtime(c['wall_time']))} {c['previous']} -> {c['level']}"
-                for c in changes
-            )
-        )
-    else:
-        out.append("pressure level changes: none")
     return "\n".join(out)
 
 
