@@ -92,5 +92,5 @@ def test_old_kernel_names_are_mapped() -> None:
 def test_show_prints_the_rates() -> None:
     result = run_memmond("show", "--rates-over", "0.2")
     assert result.returncode == 0, result.stderr
-    assert "Page cache efficiency (/proc/vmstat, over 0.2 s" in result.stdout
+    assert "Page cache efficiency  /proc/vmstat over 0.2 s" in result.stdout
     assert "estimated cache miss fraction" in result.stdout
