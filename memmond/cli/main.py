@@ -299,7 +299,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
-    """A progress bar on stderr for operations that take longer than a second, when stderr is a TTY."""
+    """A progress bar on stderr for operations that take longer than half a second, when stderr is a TTY."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -307,7 +307,7 @@ class _ProgressBar:
         self.enabled = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.started < 1.0:
+        if not self.enabled or time.monotonic() - self.started < 0.5:
             return
         share = done / total if total else 1.0
         filled = int(share * 30)
@@ -350,7 +350,7 @@ def cmd_io_impact(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(impact.to_dict())
     else:
-        print(report.io_impact(impact))
+        print(report.io_impact(impact, shutil.get_terminal_size((80, 24)).columns))
     return EXIT_OK
 
 

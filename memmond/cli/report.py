@@ -183,7 +183,7 @@ def process(proc: ProcessMemory) -> str:
     return "\n".join(out)
 
 
-def io_impact(impact: IOImpact) -> str:
+def io_impact(impact: IOImpact, width: int = 80) -> str:
     verb = "Wrote" if impact.operation == "write" else "Read"
     how = " with fsync" if impact.fsync else ""
     out = [
@@ -213,7 +213,10 @@ def io_impact(impact: IOImpact) -> str:
     out += ["", "Verdicts"]
     out += [f"  {'yes' if value else 'no ':3}  {name}" for name, value in impact.verdicts().items()]
     out += ["", "What happened"]
-    out += [f"  - {line}" for line in impact.explanation()]
+    import textwrap
+
+    for line in impact.explanation():  # wrapped to the width, continuation lines under the text
+        out += textwrap.wrap(line, max(40, width), initial_indent="  - ", subsequent_indent="    ")
     return "\n".join(out)
 
 

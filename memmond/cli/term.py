@@ -8,6 +8,7 @@ otherwise, which is what the golden tests compare.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +41,16 @@ STYLES = {
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=False, emoji=False)
+    """stdout's (or stderr's) console. NO_COLOR (no-color.org) turns every style off, bold included: rich
+    alone would drop the colours but keep the bold escapes."""
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        file=sys.stderr if stderr else sys.stdout,
+        color_system=None if plain else "auto",
+        highlight=False,
+        soft_wrap=False,
+        emoji=False,
+    )
 
 
 def table(
