@@ -58,7 +58,9 @@ def view(rows: Sequence[ProcessRow], sort: str, by: str | None, limit: int) -> R
             for row in processes.sort_rows(rows, sort)[:limit]
         ]
         columns = ["PID", "USER", "COMMAND", "UNIT", "RSS", "PSS", "USS", "SWAP"]
-        grid = term.table(columns, body, numeric_from=4, flexible=3, totals=["", "", "total", "", *sums])
+        grid = term.table(
+            columns, body, numeric_from=4, flexible=3, totals=["", "", "total", "", *sums], cut_middle=True
+        )
         grid.columns[0].justify = "right"
         count = len(rows)
     else:
@@ -66,7 +68,7 @@ def view(rows: Sequence[ProcessRow], sort: str, by: str | None, limit: int) -> R
         label = {"user": "USER", "comm": "COMMAND", "unit": "UNIT"}[by]
         body = [[group.key, *_group_cells(group)] for group in groups[:limit]]
         totals = ["total", str(every.processes), *sums]
-        grid = term.table([label, "PROCS", "RSS", "PSS", "USS", "SWAP"], body, totals=totals)
+        grid = term.table([label, "PROCS", "RSS", "PSS", "USS", "SWAP"], body, totals=totals, cut_middle=True)
         count = len(groups)
     lines: list[RenderableType] = [
         Text(f"{heading} ({min(limit, count)} of {count} shown)", style=term.STYLES["heading"]),
