@@ -612,7 +612,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser(
         "show",
-        description=DESCRIPTIONS["show"],
         parents=[common],
         help="current memory stats, page cache breakdown and PSI",
     )
@@ -644,7 +643,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     snap = sub.add_parser(
         "snapshot",
-        description=DESCRIPTIONS["snapshot"],
         parents=[common],
         help="save the current state as a JSON snapshot",
     )
@@ -653,7 +651,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     diff = sub.add_parser(
         "diff",
-        description=DESCRIPTIONS["diff"],
         parents=[common],
         help="what changed between two snapshots (AFTER '-' means now)",
     )
@@ -665,7 +662,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     proc = sub.add_parser(
         "proc",
-        description=DESCRIPTIONS["proc"],
         parents=[common],
         help="memory of a process, or of every process with a name",
     )
@@ -675,7 +671,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser(
         "cache",
-        description=DESCRIPTIONS["cache"],
         parents=[common],
         help="page cache residency of files (like fincore/vmtouch)",
     )
@@ -698,14 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     impact = sub.add_parser(
         "io-impact",
-        description=DESCRIPTIONS["io-impact"],
         parents=[common],
         help="what writing or reading a file does to the page cache and memory",
     )
     impact_ops = impact.add_subparsers(dest="operation", metavar="OPERATION", required=True)
     write = impact_ops.add_parser(
         "write",
-        description=DESCRIPTIONS["write"],
         parents=[common],
         help="write a new file and analyse",
     )
@@ -716,7 +709,6 @@ def build_parser() -> argparse.ArgumentParser:
     write.add_argument("--keep", action="store_true", help="keep the file afterwards (default: remove it)")
     read = impact_ops.add_parser(
         "read",
-        description=DESCRIPTIONS["read"],
         parents=[common],
         help="read a file and analyse",
     )
@@ -729,14 +721,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync_cmd = sub.add_parser(
         "sync",
-        description=DESCRIPTIONS["sync"],
         parents=[common],
         help="write all dirty pages back (sync) and report",
     )
     sync_cmd.set_defaults(handler=cmd_sync)
     drop = sub.add_parser(
         "drop-caches",
-        description=DESCRIPTIONS["drop-caches"],
         parents=[common],
         help="drop clean caches: 1 page cache, 2 slab, 3 both (root only; syncs first)",
     )
@@ -747,7 +737,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     trend_cmd = sub.add_parser(
         "trend",
-        description=DESCRIPTIONS["trend"],
         parents=[common],
         help="trends over recent samples, from a running daemon",
     )
@@ -758,7 +747,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch_cmd = sub.add_parser(
         "watch",
-        description=DESCRIPTIONS["watch"],
         parents=[common],
         help="live terminal view (no daemon needed)",
     )
@@ -834,7 +822,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        description=DESCRIPTIONS["run"],
         parents=[common],
         help="run the daemon: sample, evaluate, serve /metrics",
     )
@@ -877,7 +864,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser(
         "check-config",
-        description=DESCRIPTIONS["check-config"],
         parents=[common],
         help="validate a config file: OK, or every problem with file:line",
     )
@@ -899,11 +885,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _own_usage(parser: argparse.ArgumentParser) -> None:
-    """Each subcommand's parser in its namespace, so an error after parsing shows that command's usage."""
+    """Each subcommand's parser in its namespace, so an error after parsing shows that command's usage;
+    and its description from DESCRIPTIONS where the parser was made without one."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for subparser in action.choices.values():
+            for name, subparser in action.choices.items():
                 subparser.set_defaults(parser=subparser)
+                subparser.description = subparser.description or DESCRIPTIONS.get(name)
                 _own_usage(subparser)
 
 

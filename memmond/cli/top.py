@@ -74,10 +74,10 @@ def view(rows: Sequence[ProcessRow], sort: str, by: str | None, limit: int) -> R
         Text(f"{heading} ({min(limit, count)} of {count} shown)", style=term.STYLES["heading"]),
         grid,
     ]
-    if every.without_pss:
+    if every.processes_without_pss:
         lines.append(
             Text(
-                f"PSS and USS n/a for {every.without_pss} of {every.processes} processes: their smaps_rollup "
+                f"PSS and USS n/a for {every.processes_without_pss} of {every.processes} processes: their smaps_rollup "
                 "was not readable (another user's, unless run as root); the totals leave them out.",
                 style=term.STYLES["dim"],
             )
@@ -97,9 +97,9 @@ def _group_cells(group: Group) -> list[str]:
     none could."""
 
     def known(value: int) -> str:
-        if group.without_pss == group.processes:
+        if group.processes_without_pss == group.processes:
             return UNAVAILABLE
-        return ("≥" if group.without_pss else "") + fmt.short_iec(value)
+        return ("≥" if group.processes_without_pss else "") + fmt.short_iec(value)
 
     return [
         str(group.processes),

@@ -9,6 +9,7 @@ unprivileged reader open: such a process has PSS and USS unavailable (None), nev
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -19,8 +20,24 @@ SORTS = ("rss", "pss", "uss", "swap")
 GROUPINGS = ("user", "comm", "unit")
 
 
+class _Sizes:
+    """What a process row and a group share: their sizes by the names `--sort` uses, and their JSON
+    (every field, bytes as they are)."""
+
+    rss_bytes: int
+    pss_bytes: int | None
+    uss_bytes: int | None
+    swap_bytes: int
+
+    def value(self, key: str) -> int | None:
+        return {"rss": self.rss_bytes, "pss": self.pss_bytes, "uss": self.uss_bytes, "swap": self.swap_bytes}[key]
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class ProcessRow:
+class ProcessRow(_Sizes):
     pid: int
     command: str  # the kernel's comm (Name in status, at most 15 characters)
     uid: int | None
@@ -30,22 +47,6 @@ class ProcessRow:
     swap_bytes: int
     pss_bytes: int | None  # None: smaps_rollup not readable (another user's process, unprivileged)
     uss_bytes: int | None
-
-    def value(self, key: str) -> int | None:
-        return {"rss": self.rss_bytes, "pss": self.pss_bytes, "uss": self.uss_bytes, "swap": self.swap_bytes}[key]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "pid": self.pid,
-            "command": self.command,
-            "uid": self.uid,
-            "cgroup": self.cgroup,
-            "unit": self.unit,
-            "rss_bytes": self.rss_bytes,
-            "pss_bytes": self.pss_bytes,
-            "uss_bytes": self.uss_bytes,
-            "swap_bytes": self.swap_bytes,
-        }
 
 
 def row_of(procfs: ProcFS, pid: int) -> ProcessRow | None:
@@ -86,7 +87,7 @@ def sort_rows(rows: Iterable[ProcessRow], key: str) -> list[ProcessRow]:
 
 
 @dataclass(frozen=True)
-class Group:
+class Group(_Sizes):
     """Processes with one user, command or unit: sums of what is known, and how many lack PSS/USS."""
 
     key: str
@@ -95,21 +96,7 @@ class Group:
     swap_bytes: int
     pss_bytes: int
     uss_bytes: int
-    without_pss: int  # processes whose PSS and USS are unavailable (not in the sums)
-
-    def value(self, key: str) -> int:
-        return {"rss": self.rss_bytes, "pss": self.pss_bytes, "uss": self.uss_bytes, "swap": self.swap_bytes}[key]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "key": self.key,
-            "processes": self.processes,
-            "rss_bytes": self.rss_bytes,
-            "pss_bytes": self.pss_bytes,
-            "uss_bytes": self.uss_bytes,
-            "swap_bytes": self.swap_bytes,
-            "processes_without_pss": self.without_pss,
-        }
+    processes_without_pss: int  # processes whose PSS and USS are unavailable (not in the sums)
 
 
 def total(rows: Sequence[ProcessRow], key: str = "total") -> Group:
@@ -120,7 +107,7 @@ def total(rows: Sequence[ProcessRow], key: str = "total") -> Group:
         swap_bytes=sum(r.swap_bytes for r in rows),
         pss_bytes=sum(r.pss_bytes or 0 for r in rows),
         uss_bytes=sum(r.uss_bytes or 0 for r in rows),
-        without_pss=sum(1 for r in rows if r.pss_bytes is None),
+        processes_without_pss=sum(1 for r in rows if r.pss_bytes is None),
     )
 
 
@@ -141,4 +128,4 @@ def group_by(rows: Iterable[ProcessRow], by: str, name_of_uid: dict[int, str] | 
 
 
 def sort_groups(groups: Iterable[Group], key: str) -> list[Group]:
-    return sorted(groups, key=lambda g: (g.value(key), g.rss_bytes), reverse=True)
+    return sorted(groups, key=lambda g: (g.value(key) or 0, g.rss_bytes), reverse=True)
