@@ -84,3 +84,26 @@ def test_colour_on_a_terminal_never_with_no_color_or_json() -> None:
 def test_a_terminal_wider_than_80_gets_the_width(tmp_path: Path) -> None:
     text = _on_a_terminal("--procfs", str(PRESSURE), "show", "--rates-over", "0", env={"NO_COLOR": "1"})
     assert max(len(line) for line in text.splitlines()) > 80  # the tuning notes use the room
+
+
+def test_top_watch_refreshes_in_place_until_ctrl_c() -> None:
+    import signal
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memmond", "--procfs", str(TABLE), "top", "--watch", "--interval", "0.5"],
+        stdin=follower, stdout=follower, stderr=follower, env={**env, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(follower)
+    out = b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and out.count(b"Processes by PSS") < 3:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            out += os.read(leader, 65536)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 130
+    os.close(leader)
+    assert out.count(b"Processes by PSS") >= 3, out
+    assert b"\x1b[2K" in out or b"\x1b[1A" in out or b"\x1b[A" in out  # the cursor goes back up: in place
