@@ -100,6 +100,11 @@ class Engine:
         self._cgroup_windows: dict[str, dict[Series, SeriesWindow]] = {}
         self._cgroups_seen: float | None = None
         self._wanted, self._wanted_cgroup = self._window_series()
+        self._slopes = self._slope_series()
+
+    def _slope_series(self) -> frozenset[Series]:
+        """The series some deriv() reads: only their windows keep prefix sums."""
+        return frozenset(s for rule in self.rules for e in (rule.expr, rule.clear) if e for s in e.slope_series)
 
     def _window_series(self) -> tuple[tuple[Series, ...], tuple[Series, ...]]:
         """The series the rules' window functions read, machine-wide and per cgroup: worked out when the
@@ -117,8 +122,9 @@ class Engine:
             rolling = self._windows.get(series)
             if rolling is not None and rolling.last_seen == newest.monotonic:
                 continue
-            if rolling is None or rolling.maxlen != maxlen or rolling.last_seen != previous:
-                rolling = self._windows[series] = SeriesWindow(maxlen)
+            sums = series in self._slopes
+            if rolling is None or rolling.maxlen != maxlen or rolling.last_seen != previous or rolling.sums != sums:
+                rolling = self._windows[series] = SeriesWindow(maxlen, sums)
                 rolling.feed(history, series.get)
             else:
                 rolling.add(newest.monotonic, series.get(newest))
@@ -135,8 +141,9 @@ class Engine:
             mine = windows.setdefault(cgroup.path, {})
             for series in self._wanted_cgroup:
                 rolling = mine.get(series)
-                if rolling is None or rolling.maxlen != maxlen:
-                    rolling = mine[series] = SeriesWindow(maxlen)
+                sums = series in self._slopes
+                if rolling is None or rolling.maxlen != maxlen or rolling.sums != sums:
+                    rolling = mine[series] = SeriesWindow(maxlen, sums)
                 rolling.add(sample.monotonic, series.get(cgroup))
                 rolling.trim()
         for path in [path for path in windows if path not in present]:
@@ -159,6 +166,7 @@ class Engine:
         self.cgroup_states = cgroup_states
         self.vocabulary = vocabulary
         self._wanted, self._wanted_cgroup = self._window_series()
+        self._slopes = self._slope_series()
         self._windows = {series: rolling for series, rolling in self._windows.items() if series in self._wanted}
         self._cgroup_windows = {}
         self._cgroups_seen = None

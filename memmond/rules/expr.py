@@ -72,12 +72,14 @@ class SeriesWindow:
         "first_seen",
         "last_seen",
         "maxlen",
+        "sums",
         "times",
         "values",
     )
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, sums: bool = True) -> None:
         self.maxlen = maxlen
+        self.sums = sums  # prefix sums only for a series some deriv() reads: the others never look
         self.times = array("d")
         self.values = array("d")
         self.first_seen: float | None = None  # time of the first sample fed, with or without a value
@@ -95,8 +97,9 @@ class SeriesWindow:
             array("d", [0.0]),
         )
         self._fed_since_base = 0
-        for when, value in zip(self.times, self.values, strict=True):
-            self._accumulate(when, value)
+        if self.sums:
+            for when, value in zip(self.times, self.values, strict=True):
+                self._accumulate(when, value)
 
     def _accumulate(self, when: float, value: float) -> None:
         if self._fed_since_base == 0:  # the first point after a (re)base is the base
@@ -117,28 +120,38 @@ class SeriesWindow:
         if value is not None:
             self.times.append(when)
             self.values.append(float(value))
-            self._accumulate(when, float(value))
+            if self.sums:
+                self._accumulate(when, float(value))
         if self.first_seen is None:
             self.first_seen = when
         self.last_seen = when
 
     def trim(self) -> None:
+        """Drop the points beyond maxlen, in batches of an eighth: deleting one point from the front moved
+        the whole array (8 KB a series at 1000 points) every sample. Queries look at the newest maxlen
+        points only (`_first`), so the points waiting for the next batch never count."""
         excess = len(self.times) - self.maxlen
-        if excess > 0:
+        if excess > max(16, self.maxlen // 8):
             del self.times[:excess]
             del self.values[:excess]
-            for sums in (self._st, self._sv, self._stt, self._stv):
-                del sums[:excess]  # the first entry becomes the sum before the new oldest point
-        if self._fed_since_base > 2 * self.maxlen:
+            if self.sums:
+                for sums in (self._st, self._sv, self._stt, self._stv):
+                    del sums[:excess]  # the first entry becomes the sum before the new oldest point
+        if self.sums and self._fed_since_base > 2 * self.maxlen:
             self._rebase()
 
+    def _first(self, horizon: float) -> int:
+        """The index of the oldest point at or after `horizon` among the newest maxlen points."""
+        return max(bisect.bisect_left(self.times, horizon), len(self.times) - self.maxlen)
+
     def since(self, horizon: float) -> tuple[array[float], array[float]]:
-        start = bisect.bisect_left(self.times, horizon)
+        start = self._first(horizon)
         return self.times[start:], self.values[start:]
 
     def deriv(self, horizon: float) -> float:
         """Least-squares slope per second of the points from `horizon` on, as _deriv() computes it."""
-        start = bisect.bisect_left(self.times, horizon)
+        assert self.sums, "a window made without prefix sums"
+        start = self._first(horizon)
         end = len(self.times)
         count = end - start
         if count < 2:
@@ -252,6 +265,8 @@ class Expression:
     """Seconds of history the expression reaches back (0 when it needs only the current sample)."""
     window_series: tuple[Series, ...] = ()
     """The series its window functions look back on; the engine keeps a SeriesWindow for each."""
+    slope_series: tuple[Series, ...] = ()
+    """Those of them deriv() reads: their windows keep prefix sums."""
     per_cgroup: bool = False
     """It uses a cgroup_* name: evaluated once per cgroup (a rule with `for_each: cgroup`)."""
     condition: bool = True
@@ -373,6 +388,7 @@ class _Compiler:
         self.names: set[str] = set()
         self.per_cgroup = False
         self.window_series: list[Series] = []
+        self.slope_series: list[Series] = []
         self.longest_window = 0.0
         self.nodes = 0
 
@@ -602,6 +618,7 @@ class _Compiler:
             return lambda ctx: _rate(ctx.last_step(series))
         seconds = window or 0.0
         if name == "deriv":
+            self.slope_series.append(series)
             return lambda ctx: ctx.deriv(series, seconds)
         return lambda ctx: implementation(ctx.window(series, seconds))
 
@@ -652,6 +669,7 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
         frozenset(compiler.names),
         compiler.longest_window,
         tuple(compiler.window_series),
+        tuple(compiler.slope_series),
         compiler.per_cgroup,
         condition,
     )
