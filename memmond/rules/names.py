@@ -26,8 +26,12 @@ _KNOWN_ELSEWHERE = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Series:
+    """One name a rule can read. Compared and hashed by identity: the engine looks its windows up by
+    series every sample, and a dataclass hash over five fields (a function among them) cost 18 tuple
+    hashes a sample. Every expression of a vocabulary gets the same object for a name."""
+
     name: str
     kind: str  # meminfo, derived, pressure, vmstat, tunable, cgroup
     counter: bool
