@@ -185,3 +185,20 @@ def test_cgroup_families_are_byte_for_byte_what_prometheus_client_writes(tmp_pat
     registry = _Registry(families)
     assert Encoder(openmetrics=False).render(families) == generate_latest(registry)  # type: ignore[arg-type]
     assert Encoder(openmetrics=True).render(families) == generate_openmetrics(registry)
+
+
+def test_an_encoder_that_reuses_unchanged_families_writes_what_a_fresh_one_writes() -> None:
+    from memmond.serve.textformat import Encoder, counter, gauge
+
+    def families(step: int) -> list:
+        return [
+            gauge("memmond_static", "never changes", 1.0),
+            gauge("memmond_moving", "changes every step", float(step)),
+            counter("memmond_events_total", "changes every other step", step // 2),
+            gauge("memmond_labelled", "a label set that grows").add(1.0, (("a", "x"),)).add(2, (("a", str(step)),)),
+        ]
+
+    for openmetrics in (False, True):
+        kept = Encoder(openmetrics)
+        for step in range(6):
+            assert kept.render(families(step)) == Encoder(openmetrics).render(families(step)), step

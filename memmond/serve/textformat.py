@@ -113,6 +113,9 @@ class Encoder:
         self.openmetrics = openmetrics
         self._headers: dict[tuple[str, str, str, str], str] = {}
         self._prefixes: dict[tuple[str, Labels], str] = {}
+        # Each family's last samples and text: a family that did not change since the last scrape (the
+        # rules, static meminfo fields, counters that did not move) is copied, not formatted again.
+        self._chunks: dict[tuple[str, str], tuple[list[tuple[str, Labels, float]], str]] = {}
 
     def _header(self, family: Family) -> str:
         key = (family.name, family.type, family.help, family.unit)
@@ -151,13 +154,25 @@ class Encoder:
         out: list[str] = []
         append = out.append
         prefix_of = self._prefix
+        chunks = self._chunks
+        if len(chunks) > self.MAX_CACHED:
+            chunks.clear()
         for family in families:
-            append(self._header(family))
+            key = (family.name, family.help)
+            samples = family.samples
+            last = chunks.get(key)
+            if last is not None and last[0] == samples:  # compared in C; equal values print alike
+                append(last[1])
+                continue
+            parts = [self._header(family)]
             name = family.name
-            for suffix, labels, value in family.samples:
-                append(prefix_of(name + suffix, labels))
-                append(go_float(value))
-                append("\n")
+            for suffix, labels, value in samples:
+                parts.append(prefix_of(name + suffix, labels))
+                parts.append(go_float(value))
+                parts.append("\n")
+            chunk = "".join(parts)
+            chunks[key] = (samples, chunk)
+            append(chunk)
         if self.openmetrics:
             append("# EOF\n")
         return "".join(out).encode()
