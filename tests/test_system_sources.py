@@ -1,0 +1,147 @@
+"""The memory subsystems beyond /proc/meminfo: NUMA nodes, huge page pools, THP, KSM, zram, zswap and the
+ZFS ARC, from this machine's sysfs (one node, empty pools, KSM and zswap off), a written two-node host
+(tests/fixtures/sysfs-two-nodes: pools of 2 MiB and 1 GiB, KSM running, zswap on, a zram device with the
+numbers a real one gave here) and a ZFS host's arcstats."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CURRENT, FIXTURES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memmond.model import system
+from memmond.sources import arcstats, hugepages, numa, zram
+from memmond.sources.procfs import ProcFS, SourceError
+
+TWO_NODES = FIXTURES / "sysfs-two-nodes"
+HERE = FIXTURES / "sysfs-6.18-x86_64"
+ZFS = FIXTURES / "zfs-arc-host"
+GIB = 1024**3
+
+
+def test_node_meminfo_drops_the_node_prefix_and_keeps_kernel_units() -> None:
+    nodes = numa.read(ProcFS(TWO_NODES))
+    assert [n.node for n in nodes] == [0, 1]
+    first, second = nodes
+    assert first.meminfo["MemTotal"] == 32 * GIB and first.counts["HugePages_Total"] == 256
+    assert "MemUsed" in first.meminfo and "FilePages" in first.meminfo
+    assert first.numastat["numa_miss"] == 1234567 and second.numastat["numa_foreign"] == 1234567
+    assert first.available_bytes < 1 * GIB < 29 * GIB < second.available_bytes
+
+
+def test_a_line_of_another_node_is_skipped_not_taken() -> None:
+    sizes, _, skipped = numa.parse_node_meminfo("Node 0 MemTotal: 100 kB\nNode 1 MemFree: 5 kB\n", 0)
+    assert sizes == {"MemTotal": 102400} and "node 1" in str(skipped[0])
+
+
+def test_this_machine_has_node0_and_its_files_parse() -> None:
+    if not Path("/sys/devices/system/node/node0/meminfo").exists():
+        pytest.skip("no NUMA sysfs on this kernel")
+    (node,) = numa.read(ProcFS("/sys"))[:1]
+    assert node.node == 0 and node.meminfo["MemTotal"] > 0 and node.numastat["numa_hit"] > 0
+
+
+def test_a_node_that_vanishes_is_left_out(tmp_path: Path) -> None:
+    tree = tmp_path / "sys"
+    shutil.copytree(TWO_NODES, tree)
+    (tree / "devices/system/node/node1/meminfo").unlink()  # hot-removed while read
+    assert [n.node for n in numa.read(ProcFS(tree))] == [0]
+
+
+def test_huge_page_pools_by_size_machine_wide_and_per_node() -> None:
+    pools = hugepages.read(ProcFS(TWO_NODES))
+    machine = {p.size_bytes: p for p in pools if p.node is None}
+    assert machine[2 * 1024**2].total == 512 and machine[2 * 1024**2].reserved == 12
+    assert machine[GIB].total == 2 and machine[GIB].used == 1
+    per_node = {(p.node, p.size_bytes): p for p in pools if p.node is not None}
+    assert per_node[(0, 2 * 1024**2)].free == 0 and per_node[(1, 2 * 1024**2)].free == 256
+    assert hugepages.size_of("hugepages-32768kB") == 32 * 1024**2 and hugepages.size_of("hugepages") is None
+
+
+def test_thp_modes_are_the_bracketed_words() -> None:
+    assert hugepages.parse_mode("always [madvise] never\n") == "madvise"
+    assert hugepages.read_thp(ProcFS(TWO_NODES))["enabled"] == "always"
+    assert hugepages.read_thp(ProcFS(HERE)) == {"enabled": "madvise", "defrag": "madvise", "shmem_enabled": "never"}
+
+
+def test_zram_columns_as_the_kernel_documents_them() -> None:
+    (device,) = zram.read(ProcFS(TWO_NODES))
+    assert device.name == "zram0" and device.algorithm == "lzo-rle" and device.disksize_bytes == 64 * 1024**2
+    assert device.mm["orig_data_size"] == 13631488 and device.mm["same_pages"] == 1024
+    assert device.mm["huge_pages"] == 256 and round(device.compression_ratio, 1) == 11.2
+    shorter = zram.parse_columns("4096 1024 2048 0 2048 1 0", zram.MM_STAT, "old mm_stat")  # a 4.x kernel
+    assert "huge_pages" not in shorter and shorter["pages_compacted"] == 0
+
+
+def test_an_uninitialised_or_reset_zram_device_holds_nothing() -> None:
+    with pytest.raises(SourceError):  # SourceUnavailable: zram0 here has disksize 0
+        zram.read(ProcFS(HERE))
+
+
+@pytest.mark.skipif(not Path("/sys/block/zram0").exists(), reason="no zram0 on this machine")
+def test_a_real_zram_device_reports_what_was_written_to_it() -> None:
+    import os
+
+    if Path("/sys/block/zram0/initstate").read_text().strip() != "0":
+        pytest.skip("zram0 is in use")
+    Path("/sys/block/zram0/disksize").write_text("16M")
+    try:
+        fd = os.open("/dev/zram0", os.O_WRONLY)
+        try:
+            for _ in range(512):  # 2 MiB of one repeated phrase: compresses well
+                os.write(fd, (b"memmond test " * 400)[:4096])
+            os.write(fd, bytes(4096 * 64))  # 64 same-filled pages
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        (device,) = zram.read(ProcFS("/sys"))
+        assert device.mm["orig_data_size"] >= 2 * 1024**2 and device.mm["same_pages"] >= 64
+        assert device.compression_ratio > 4
+    finally:
+        Path("/sys/block/zram0/reset").write_text("1")
+
+
+def test_arcstats_rows_and_the_shrinkable_part() -> None:
+    arc = arcstats.read(ProcFS(ZFS))
+    assert arc["size"] == 12 * GIB and arc["c_min"] == 2 * GIB and arc["memory_available_bytes"] < 0
+    assert arcstats.shrinkable_bytes(arc) == 10 * GIB
+    with pytest.raises(SourceError, match="name type data"):
+        arcstats.parse("13 1 0x01 2 0 0 0\nrow kind value\nsize 4 10\n")
+
+
+def test_one_sample_of_everything_names_what_this_kernel_lacks() -> None:
+    here = system.sample(ProcFS(CURRENT), ProcFS(HERE))
+    assert {"zram", "arcstats"} <= here.unavailable and not here.errors
+    assert len(here.nodes) == 1 and here.thp["enabled"] == "madvise" and here.ksm["run"] == 0
+    zfs = system.sample(ProcFS(ZFS), ProcFS(TWO_NODES))
+    assert zfs.arc_shrinkable_bytes == 10 * GIB and len(zfs.nodes) == 2 and zfs.zswap["enabled"] == "Y"
+
+
+def test_a_broken_file_costs_its_source_not_the_sample(tmp_path: Path) -> None:
+    tree = tmp_path / "sys"
+    shutil.copytree(TWO_NODES, tree)
+    (tree / "block/zram0/mm_stat").write_text("garbage here\n")
+    (tree / "kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").write_text("lots\n")
+    broken = system.sample(ProcFS(CURRENT), ProcFS(tree))
+    assert set(broken.errors) == {"zram", "hugepages"} and len(broken.nodes) == 2 and broken.ksm
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_the_parsers_never_crash_on_any_text(text: str) -> None:
+    for parse in (
+        lambda t: numa.parse_node_meminfo(t, 0),
+        numa.parse_pairs,
+        arcstats.parse,
+        lambda t: zram.parse_columns(t, zram.MM_STAT, "mm_stat"),
+    ):
+        with contextlib.suppress(SourceError):
+            parse(text)
+    hugepages.parse_mode(text)
+    zram.parse_algorithm(text)
+    hugepages.size_of(text)
