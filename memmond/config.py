@@ -128,6 +128,15 @@ class CgroupConfig:
 
 
 @dataclass(frozen=True)
+class SystemConfig:
+    """The memory subsystems beyond /proc/meminfo (NUMA, huge pages, THP, KSM, zram, zswap, the ZFS ARC):
+    read at their own, slower interval, since they move slowly and every read costs every host."""
+
+    enabled: bool = True
+    interval_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class PsiTriggerConfig:
     """A PSI trigger: wake when tasks stall `stall_seconds` within `window_seconds` (machine, or a cgroup)."""
 
@@ -199,6 +208,7 @@ class Config:
     vmstat_exported: str = "default"  # exposition.vmstat: default (an allow-list) or all
     cgroups: CgroupConfig = field(default_factory=CgroupConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    system: SystemConfig = field(default_factory=SystemConfig)
     source: str = EMBEDDED_NAME
 
     @property
@@ -675,6 +685,21 @@ def _cgroups(w: _Walker, node: yaml.Node, path: str) -> Any:
     )
 
 
+def _system(w: _Walker, node: yaml.Node, path: str) -> Any:
+    values = w.mapping(
+        node,
+        path,
+        {
+            "enabled": lambda n, p: w.scalar(n, p, _boolean),
+            "interval": lambda n, p: w.scalar(n, p, _ranged(parse_duration, 1, 3600, "s")),
+        },
+    )
+    if values is None:
+        return _INVALID
+    default = SystemConfig()
+    return SystemConfig(values.get("enabled", default.enabled), values.get("interval", default.interval_seconds))
+
+
 def _events(w: _Walker, node: yaml.Node, path: str) -> Any:
     def trigger(n: yaml.Node, p: str) -> Any:
         values = w.mapping(
@@ -775,6 +800,7 @@ def parse(text: str, name: str = "<string>") -> Config:
             "http": lambda n, p: _http(w, n, p),
             "cgroups": lambda n, p: _cgroups(w, n, p),
             "events": lambda n, p: _events(w, n, p),
+            "system": lambda n, p: _system(w, n, p),
             "exposition": lambda n, p: w.mapping(
                 n, p, {"vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all")))}
             ),
@@ -812,6 +838,7 @@ def parse(text: str, name: str = "<string>") -> Config:
         vmstat_exported=(values.get("exposition") or {}).get("vmstat", "default"),
         cgroups=values["cgroups"] if isinstance(values.get("cgroups"), CgroupConfig) else CgroupConfig(),
         events=values["events"] if isinstance(values.get("events"), EventsConfig) else EventsConfig(),
+        system=values["system"] if isinstance(values.get("system"), SystemConfig) else SystemConfig(),
         source=name,
     )
     if config.extremes_window_seconds < config.interval_seconds:

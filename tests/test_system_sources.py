@@ -145,3 +145,40 @@ def test_the_parsers_never_crash_on_any_text(text: str) -> None:
     hugepages.parse_mode(text)
     zram.parse_algorithm(text)
     hugepages.size_of(text)
+
+
+def test_the_daemon_serves_every_subsystem_of_a_rich_host_and_promtool_agrees(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import RunningDaemon
+
+    sysfs = tmp_path / "sys"
+    shutil.copytree(TWO_NODES, sysfs)
+    config = tmp_path / "memmond.yaml"
+    config.write_text("interval: 200ms\nsystem: {interval: 1s}\n")
+    with RunningDaemon("--config", str(config), "--procfs", str(ZFS), "--sysfs", str(sysfs)) as daemon:
+        daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 2, 5, "two samples")
+        metrics = daemon.metrics()
+        assert metrics['memmond_numa_node_available_bytes{node="1"}'] > 29 * GIB
+        assert metrics['memmond_numa_pages_total{kind="miss",node="0"}'] == 1234567
+        assert metrics['memmond_hugepages_pages{size="1073741824",state="total"}'] == 2
+        assert metrics['memmond_numa_node_hugepages_pages{node="0",size="2097152",state="free"}'] == 0
+        assert metrics['memmond_thp_mode_info{mode="always",setting="enabled"}'] == 1
+        assert metrics["memmond_ksm_saved_bytes"] == 1520435200 and metrics["memmond_ksm_running"] == 1
+        assert metrics['memmond_zram_original_bytes{device="zram0"}'] == 13631488
+        assert metrics['memmond_zswap_info{compressor="zstd",enabled="Y",zpool=""}'] == 1
+        assert metrics["memmond_zfs_arc_shrinkable_bytes"] == 10 * GIB
+        assert metrics["memmond_memory_available_arc_aware_bytes"] == 13 * GIB
+        assert not any(name.startswith('memmond_source_up{source="zram"') for name in metrics)
+        _, _, body = daemon.get("/metrics")
+        lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
+        assert lint.returncode == 0 and lint.stdout == b"" and lint.stderr == b"", lint
+
+        (sysfs / "block/zram0/mm_stat").write_text("reset meanwhile\n")  # a device being reset mid-read
+        daemon.wait_for(lambda: daemon.metrics().get('memmond_source_up{source="zram"}') == 0, 5, "zram down")
+        metrics = daemon.metrics()
+        assert metrics['memmond_source_errors_total{source="zram"}'] >= 1
+        assert 'memmond_zram_original_bytes{device="zram0"}' not in metrics and metrics["memmond_ksm_running"] == 1
+        _, _, body = daemon.get("/metrics")
+        lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
+        assert lint.returncode == 0, lint

@@ -258,7 +258,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     kmsg = None if args.kmsg == "none" else args.kmsg
     journal = None if args.journal == "none" else args.journal
     return Daemon(
-        cfg, args.config, overrides, procfs, rules, web, args.web_config_file, args.cgroupfs, kmsg, journal
+        cfg,
+        args.config,
+        overrides,
+        procfs,
+        rules,
+        web,
+        args.web_config_file,
+        args.cgroupfs,
+        kmsg,
+        journal,
+        ProcFS(args.sysfs),
     ).run()
 
 
@@ -604,10 +614,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="procfs root to read (default /proc, or $MEMMOND_PROCFS)",
     )
+    parser.add_argument(
+        "--sysfs",
+        default=os.environ.get("MEMMOND_SYSFS", "/sys"),
+        metavar="DIR",
+        help="sysfs root to read NUMA, huge pages, KSM, zram and zswap from (default /sys, or $MEMMOND_SYSFS)",
+    )
     # --procfs works after the subcommand too (`memmond run --procfs DIR`); SUPPRESS keeps the
     # subcommand from overwriting a value given before it.
     common = _Parser(add_help=False)
     common.add_argument("--procfs", default=argparse.SUPPRESS, metavar="DIR", help="procfs root to read")
+    common.add_argument("--sysfs", default=argparse.SUPPRESS, metavar="DIR", help="sysfs root to read")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     show = sub.add_parser(

@@ -22,7 +22,7 @@ from memmond import __version__
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.config import LEVELS, Config, ConfigError, Listen
-from memmond.model import cgroups, trend, watch
+from memmond.model import cgroups, system, trend, watch
 from memmond.model import recorder as recorder_mod
 from memmond.model.history import Extremes, History
 from memmond.model.recorder import EventRecord, FlightRecorder
@@ -108,6 +108,7 @@ class Daemon:
         cgroup_roots: list[str] | None = None,
         kmsg_path: str | None = "/dev/kmsg",
         journal: str | None = "auto",
+        sysfs: ProcFS | None = None,
     ) -> None:
         self.web = web
         self.web_config_path = web_config_path
@@ -115,6 +116,10 @@ class Daemon:
         self.config_path = config_path
         self.overrides = overrides
         self.procfs = procfs
+        self.sysfs = sysfs or ProcFS("/sys")
+        self._system: system.SystemSample | None = None
+        self._next_system = 0.0
+        self._system_errors: dict[str, int] = {}
         self.sampler = Sampler(procfs)
         self.ruleset = rules
         self.engine = Engine(rules.rules, rules.vocabulary)
@@ -251,6 +256,9 @@ class Daemon:
                 psi_trigger_events=dict(self._triggers.events_total) if self._triggers is not None else {},
                 events_total=dict(self._events.events_total) if self._events is not None else {},
                 event_store=self._event_store,
+                system=self._system,
+                system_interval_seconds=self.config.system.interval_seconds,
+                system_errors_total=dict(self._system_errors),
             )
         return self._published
 
@@ -327,6 +335,20 @@ class Daemon:
             oom_rss=kill.rss_bytes if kill.rss_bytes is not None else "",
         )
         self._published = None  # the next read shows the kill
+
+    def sample_system(self, now: float) -> None:
+        """NUMA, huge pages, THP, KSM, zram, zswap and the ARC, at system.interval; the next sample
+        publishes them. A source that fails counts an error and the others still come."""
+        settings = self.config.system
+        if not settings.enabled:
+            self._system = None
+            return
+        if now < self._next_system:
+            return
+        self._next_system = now + settings.interval_seconds
+        self._system = system.sample(self.procfs, self.sysfs)
+        for source in self._system.errors:
+            self._system_errors[source] = self._system_errors.get(source, 0) + 1
 
     def sample_watched(self, now: float) -> None:
         """Watched files and processes, when their (slower) interval is due; the next sample publishes them."""
@@ -770,6 +792,7 @@ class Daemon:
             self.stats.samples_skipped_total += missed
             self._next_due += missed * interval
         self.sample_watched(time.monotonic())
+        self.sample_system(time.monotonic())
         self.sample_cgroups(time.monotonic())
         self.sample_once()
         if previous_start is not None and late < interval and self._newest is not None:
@@ -818,6 +841,7 @@ class Daemon:
         self._check_process_visibility()
         self._open_kernel_log(loop)
         self.sample_watched(time.monotonic())
+        self.sample_system(time.monotonic())
         self.sample_cgroups(time.monotonic())  # the cgroup tree first: cgroup triggers arm in it
         self._arm_psi_triggers()
         self._start_events()

@@ -22,6 +22,7 @@ from memmond.model import efficiency
 from memmond.model.cgroups import CgroupSample
 from memmond.model.history import EXTREMES, History
 from memmond.model.snapshot import DERIVED, SOURCES, Snapshot
+from memmond.model.system import SystemSample
 from memmond.model.trend import LevelChange
 from memmond.model.watch import FileSample, ProcessSample
 from memmond.serve.events import EventStore
@@ -399,6 +400,7 @@ def _spec_list() -> list[MetricSpec]:
             ("mode",),
         ),
     ]
+    specs += _system_specs()
     specs.append(
         MetricSpec(
             "memmond_rates_window_seconds",
@@ -416,6 +418,155 @@ def _spec_list() -> list[MetricSpec]:
         unit_note = "" if knob == metric else f" (/proc/sys/vm/{knob})"
         specs.append(MetricSpec(f"{PREFIX}vm_{metric}", "gauge", what + unit_note))
     return specs
+
+
+def _system_specs() -> list[MetricSpec]:
+    """The memory subsystems beyond /proc/meminfo (model/system.py), each only where the kernel has it."""
+    node = ("node",)
+    return [
+        MetricSpec(
+            "memmond_numa_node_memory_bytes",
+            "gauge",
+            "A NUMA node's memory from node<N>/meminfo, by field (mem_total, mem_free, mem_used, file_pages, "
+            "anon_pages, shmem, s_reclaimable, s_unreclaim, dirty, writeback, kernel_stack, page_tables). Only "
+            "on hosts with two or more nodes: with one, node0 is the machine.",
+            ("field", "node"),
+        ),
+        MetricSpec(
+            "memmond_numa_node_available_bytes",
+            "gauge",
+            "What a NUMA node could give without swapping: MemFree + FilePages - Shmem + SReclaimable (the kernel "
+            "has no per-node MemAvailable). One node low while others are free means allocations spill over.",
+            node,
+        ),
+        MetricSpec(
+            "memmond_numa_pages_total",
+            "counter",
+            "Pages allocated on a NUMA node by outcome (numastat): hit (on the intended node), miss (here, "
+            "intended elsewhere), foreign (intended here, placed elsewhere), interleave_hit, local, other.",
+            ("kind", "node"),
+        ),
+        MetricSpec(
+            "memmond_hugepages_pages",
+            "gauge",
+            "Huge pages of one size (bytes) by state: total (the pool), free, reserved (promised, not yet "
+            "faulted), surplus (overcommitted). Only sizes with a pool configured.",
+            ("size", "state"),
+        ),
+        MetricSpec(
+            "memmond_numa_node_hugepages_pages",
+            "gauge",
+            "A NUMA node's huge pages of one size by state (total, free, surplus); on hosts with two or more "
+            "nodes and a pool configured.",
+            ("node", "size", "state"),
+        ),
+        MetricSpec(
+            "memmond_thp_mode_info",
+            "gauge",
+            "Transparent huge page settings: the selected mode of enabled, defrag and shmem_enabled.",
+            ("mode", "setting"),
+        ),
+        MetricSpec("memmond_ksm_running", "gauge", "1 when kernel samepage merging runs (/sys/kernel/mm/ksm/run)."),
+        MetricSpec(
+            "memmond_ksm_pages",
+            "gauge",
+            "KSM pages by state while it runs: shared (kept once), sharing (mappings saved by pointing at a "
+            "shared page), unshared (scanned, unique), volatile (changing too fast to merge).",
+            ("state",),
+        ),
+        MetricSpec(
+            "memmond_ksm_saved_bytes",
+            "gauge",
+            "Memory KSM saves while it runs: general_profit (net of its metadata, Linux 6.1+), else pages_sharing "
+            "x page size.",
+        ),
+        MetricSpec("memmond_ksm_full_scans_total", "counter", "Full scans of the mergeable areas KSM completed."),
+        MetricSpec(
+            "memmond_zram_info",
+            "gauge",
+            "An initialised zram device and its compression algorithm.",
+            (
+                "algorithm",
+                "device",
+            ),
+        ),
+        MetricSpec(
+            "memmond_zram_disk_size_bytes", "gauge", "A zram device's size as a block device (disksize).", ("device",)
+        ),
+        MetricSpec(
+            "memmond_zram_original_bytes",
+            "gauge",
+            "Data stored in a zram device, uncompressed (mm_stat orig_data_size).",
+            ("device",),
+        ),
+        MetricSpec(
+            "memmond_zram_compressed_bytes", "gauge", "That data compressed (mm_stat compr_data_size).", ("device",)
+        ),
+        MetricSpec(
+            "memmond_zram_memory_used_bytes",
+            "gauge",
+            "Memory the device takes, allocator overhead included (mm_stat mem_used_total).",
+            ("device",),
+        ),
+        MetricSpec(
+            "memmond_zram_compression_ratio",
+            "gauge",
+            "Original data per byte of memory used: the saving zram gives (original / memory used).",
+            ("device",),
+        ),
+        MetricSpec(
+            "memmond_zram_same_pages",
+            "gauge",
+            "Pages filled with one repeated value, stored without memory (mm_stat same_pages).",
+            ("device",),
+        ),
+        MetricSpec(
+            "memmond_zram_huge_pages", "gauge", "Incompressible pages stored whole (mm_stat huge_pages).", ("device",)
+        ),
+        MetricSpec(
+            "memmond_zram_failed_writes_total", "counter", "Writes to a zram device that failed (io_stat).", ("device",)
+        ),
+        MetricSpec(
+            "memmond_zswap_info",
+            "gauge",
+            "zswap's settings (/sys/module/zswap/parameters): enabled (Y/N), compressor, zpool.",
+            ("compressor", "enabled", "zpool"),
+        ),
+        MetricSpec("memmond_zswap_max_pool_ratio", "gauge", "zswap's max_pool_percent as a share of memory."),
+        MetricSpec(
+            "memmond_zswap_compression_ratio",
+            "gauge",
+            "What zswap holds uncompressed per byte of its pool (meminfo Zswapped / Zswap), while it holds any.",
+        ),
+        MetricSpec("memmond_zfs_arc_size_bytes", "gauge", "The ZFS ARC's size (arcstats size).", ()),
+        MetricSpec("memmond_zfs_arc_target_size_bytes", "gauge", "The size the ARC aims for (arcstats c)."),
+        MetricSpec("memmond_zfs_arc_min_size_bytes", "gauge", "The floor the ARC never shrinks below (c_min)."),
+        MetricSpec("memmond_zfs_arc_max_size_bytes", "gauge", "The ARC's ceiling (c_max)."),
+        MetricSpec("memmond_zfs_arc_mru_size_bytes", "gauge", "The ARC's recently used list (mru_size)."),
+        MetricSpec("memmond_zfs_arc_mfu_size_bytes", "gauge", "The ARC's frequently used list (mfu_size)."),
+        MetricSpec(
+            "memmond_zfs_arc_shrinkable_bytes",
+            "gauge",
+            "What the ARC gives back under memory pressure: size above c_min. MemAvailable does not count it.",
+        ),
+        MetricSpec("memmond_zfs_arc_hits_total", "counter", "ARC lookups answered from memory."),
+        MetricSpec("memmond_zfs_arc_misses_total", "counter", "ARC lookups that went to disk."),
+        MetricSpec(
+            "memmond_zfs_arc_memory_throttles_total",
+            "counter",
+            "Times the ARC throttled writers because memory was short (memory_throttle_count).",
+        ),
+        MetricSpec(
+            "memmond_memory_available_arc_aware_bytes",
+            "gauge",
+            "MemAvailable plus the ARC's shrinkable part: what a ZFS host could really give (ZFS hosts only).",
+        ),
+        MetricSpec(
+            "memmond_system_interval_seconds",
+            "gauge",
+            "How often the memory subsystems beyond /proc/meminfo are read (system.interval).",
+        ),
+    ]
 
 
 CATALOGUE: dict[str, MetricSpec] = {spec.name: spec for spec in _spec_list()}
@@ -611,6 +762,15 @@ def _self_families(pub: Published) -> Iterator[Family]:
         unavailable.add(1 if source in snap.unavailable else 0, labels)
         errors.add(stats.source_errors_total[source], labels, "_total")
         skipped.add(stats.lines_skipped_total[source], labels, "_total")
+    # The subsystems beyond meminfo show up here only while failing, or once they have failed: a healthy
+    # host pays no series for them (and one without them none at all).
+    failing = pub.system.errors if pub.system is not None else {}
+    for source in sorted(set(failing) | set(pub.system_errors_total)):
+        labels = (("source", source),)
+        if source in failing:
+            up.add(0, labels)
+            unavailable.add(0, labels)
+        errors.add(pub.system_errors_total.get(source, 0), labels, "_total")
     yield from (up, unavailable, errors, skipped)
     yield _gauge("memmond_config_last_reload_successful", 1 if stats.config_reload_ok else 0)
     yield _gauge(
@@ -752,6 +912,157 @@ def _psi_trigger_families(pub: Published) -> Iterator[Family]:
     yield fired
 
 
+NODE_FIELDS = (
+    "MemTotal", "MemFree", "MemUsed", "FilePages", "AnonPages", "Shmem", "SReclaimable", "SUnreclaim", "Dirty",
+    "Writeback", "KernelStack", "PageTables",
+)  # fmt: skip
+NUMASTAT_KINDS = {
+    "numa_hit": "hit", "numa_miss": "miss", "numa_foreign": "foreign", "interleave_hit": "interleave_hit",
+    "local_node": "local", "other_node": "other",
+}  # fmt: skip
+KSM_STATES = ("shared", "sharing", "unshared", "volatile")
+PAGE_SIZE_BYTES = 4096  # KSM counts base pages
+
+
+def _system_families(pub: Published) -> Iterator[Family]:
+    """Each subsystem only where the kernel has it, and only what differs from what /proc/meminfo already
+    says: per-node figures with two nodes or more, pools that exist, KSM's counts while it runs."""
+    sample = pub.system
+    if sample is None:
+        return
+    yield _gauge("memmond_system_interval_seconds", pub.system_interval_seconds, unit="seconds")
+    if len(sample.nodes) >= 2:
+        memory = _gauge("memmond_numa_node_memory_bytes", unit="bytes")
+        available = _gauge("memmond_numa_node_available_bytes", unit="bytes")
+        pages = _counter("memmond_numa_pages_total")
+        for node in sample.nodes:
+            label = str(node.node)
+            for name in NODE_FIELDS:
+                if name in node.meminfo:
+                    memory.add(node.meminfo[name], (("field", snake_name(name)), ("node", label)))
+            if node.available_bytes is not None:
+                available.add(node.available_bytes, (("node", label),))
+            for stat, kind in NUMASTAT_KINDS.items():
+                if stat in node.numastat:
+                    pages.add(node.numastat[stat], (("kind", kind), ("node", label)), "_total")
+        yield from (memory, available, pages)
+    configured = {p.size_bytes for p in sample.hugepages if p.node is None and (p.total or p.surplus)}
+    if configured:
+        pools = _gauge("memmond_hugepages_pages")
+        per_node = _gauge("memmond_numa_node_hugepages_pages")
+        for pool in sample.hugepages:
+            if pool.size_bytes not in configured:
+                continue
+            states = {"total": pool.total, "free": pool.free, "reserved": pool.reserved, "surplus": pool.surplus}
+            for state, value in states.items():
+                if value is None:
+                    continue
+                if pool.node is None:
+                    pools.add(value, (("size", str(pool.size_bytes)), ("state", state)))
+                elif len(sample.nodes) >= 2:
+                    per_node.add(value, (("node", str(pool.node)), ("size", str(pool.size_bytes)), ("state", state)))
+        yield pools
+        if per_node.samples:
+            yield per_node
+    if sample.thp:
+        thp = _gauge("memmond_thp_mode_info")
+        for setting, mode in sorted(sample.thp.items()):
+            thp.add(1, (("mode", mode), ("setting", setting)))
+        yield thp
+    if sample.ksm:
+        running = sample.ksm.get("run", 0) == 1
+        yield _gauge("memmond_ksm_running", 1 if running else 0)
+        if running or sample.ksm.get("pages_sharing", 0):
+            states = _gauge("memmond_ksm_pages")
+            for state in KSM_STATES:
+                if f"pages_{state}" in sample.ksm:
+                    states.add(sample.ksm[f"pages_{state}"], (("state", state),))
+            yield states
+            saved = sample.ksm.get("general_profit", sample.ksm.get("pages_sharing", 0) * PAGE_SIZE_BYTES)
+            yield _gauge("memmond_ksm_saved_bytes", saved, unit="bytes")
+            yield _counter("memmond_ksm_full_scans_total", sample.ksm.get("full_scans", 0))
+    yield from _zram_families(sample)
+    if sample.zswap:
+        params = sample.zswap
+        labels = (
+            ("compressor", params.get("compressor", "")),
+            ("enabled", params.get("enabled", "")),
+            ("zpool", params.get("zpool", "")),
+        )
+        yield _gauge("memmond_zswap_info").add(1, labels)
+        if params.get("max_pool_percent", "").isdigit():
+            yield _gauge("memmond_zswap_max_pool_ratio", int(params["max_pool_percent"]) / 100)
+        meminfo = pub.snapshot.meminfo
+        pool, held = (meminfo.get("Zswap"), meminfo.get("Zswapped")) if meminfo is not None else (None, None)
+        if pool and held is not None:
+            yield _gauge("memmond_zswap_compression_ratio", held / pool)
+    yield from _arc_families(pub, sample)
+
+
+def _zram_families(sample: SystemSample) -> Iterator[Family]:
+    if not sample.zram:
+        return
+    info = _gauge("memmond_zram_info")
+    sizes = {
+        "memmond_zram_disk_size_bytes": lambda d: d.disksize_bytes,
+        "memmond_zram_original_bytes": lambda d: d.mm.get("orig_data_size"),
+        "memmond_zram_compressed_bytes": lambda d: d.mm.get("compr_data_size"),
+        "memmond_zram_memory_used_bytes": lambda d: d.mm.get("mem_used_total"),
+    }
+    counts = {
+        "memmond_zram_compression_ratio": lambda d: d.compression_ratio,
+        "memmond_zram_same_pages": lambda d: d.mm.get("same_pages"),
+        "memmond_zram_huge_pages": lambda d: d.mm.get("huge_pages"),
+    }
+    for device in sample.zram:
+        info.add(1, (("algorithm", device.algorithm or ""), ("device", device.name)))
+    yield info
+    for metrics, unit in ((sizes, "bytes"), (counts, "")):
+        for metric, value_of in metrics.items():
+            family = _gauge(metric, unit=unit)
+            for device in sample.zram:
+                value = value_of(device)
+                if value is not None:
+                    family.add(value, (("device", device.name),))
+            yield family
+    failed = _counter("memmond_zram_failed_writes_total")
+    for device in sample.zram:
+        if "failed_writes" in device.io:
+            failed.add(device.io["failed_writes"], (("device", device.name),), "_total")
+    yield failed
+
+
+_ARC_SIZES = {
+    "memmond_zfs_arc_size_bytes": "size",
+    "memmond_zfs_arc_target_size_bytes": "c",
+    "memmond_zfs_arc_min_size_bytes": "c_min",
+    "memmond_zfs_arc_max_size_bytes": "c_max",
+    "memmond_zfs_arc_mru_size_bytes": "mru_size",
+    "memmond_zfs_arc_mfu_size_bytes": "mfu_size",
+}
+_ARC_COUNTERS = {
+    "memmond_zfs_arc_hits_total": "hits",
+    "memmond_zfs_arc_misses_total": "misses",
+    "memmond_zfs_arc_memory_throttles_total": "memory_throttle_count",
+}
+
+
+def _arc_families(pub: Published, sample: SystemSample) -> Iterator[Family]:
+    if not sample.arc:
+        return
+    for metric, row in _ARC_SIZES.items():
+        if row in sample.arc:
+            yield _gauge(metric, sample.arc[row], unit="bytes")
+    for metric, row in _ARC_COUNTERS.items():
+        if row in sample.arc:
+            yield _counter(metric, sample.arc[row])
+    shrinkable = sample.arc_shrinkable_bytes or 0
+    yield _gauge("memmond_zfs_arc_shrinkable_bytes", shrinkable, unit="bytes")
+    available = pub.snapshot.mem_available
+    if available is not None:
+        yield _gauge("memmond_memory_available_arc_aware_bytes", available + shrinkable, unit="bytes")
+
+
 def _oom_families(pub: Published) -> Iterator[Family]:
     yield _gauge("memmond_oom_victims_readable", 1 if pub.oom_victims_readable else 0)
     kills = _counter("memmond_oom_kills_total")
@@ -838,6 +1149,7 @@ def build_families(pub: Published) -> list[Family]:
     families.extend(_oom_families(pub))
     families.extend(_psi_trigger_families(pub))
     families.extend(_event_families(pub))
+    families.extend(_system_families(pub))
     families.extend(_self_families(pub))
     return families
 
@@ -915,6 +1227,9 @@ class Published:
     psi_trigger_events: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, cgroup) -> fired
     events_total: dict[str, int] = field(default_factory=dict)  # trigger -> events it opened
     event_store: EventStore | None = None  # the loop's own store (one thread: read where it stands)
+    system: SystemSample | None = None  # the subsystems beyond meminfo, at system.interval
+    system_interval_seconds: float = 0.0
+    system_errors_total: dict[str, int] = field(default_factory=dict)
     _cache: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
     _families: list[Family] | None = field(default=None, repr=False)
 
