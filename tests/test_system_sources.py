@@ -6,6 +6,7 @@ numbers a real one gave here) and a ZFS host's arcstats."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -168,7 +169,8 @@ def test_the_daemon_serves_every_subsystem_of_a_rich_host_and_promtool_agrees(tm
         assert metrics['memmond_zram_original_bytes{device="zram0"}'] == 13631488
         assert metrics['memmond_zswap_info{compressor="zstd",enabled="Y",zpool=""}'] == 1
         assert metrics["memmond_zfs_arc_shrinkable_bytes"] == 10 * GIB
-        assert metrics["memmond_memory_available_arc_aware_bytes"] == 13 * GIB
+        assert metrics["memmond_memory_available_bytes"] == 13 * GIB  # MemAvailable 3 GiB + 10 GiB of ARC
+        assert metrics["memmond_meminfo_mem_available_bytes"] == 3 * GIB  # the kernel's, beside it
         assert not any(name.startswith('memmond_source_up{source="zram"') for name in metrics)
         _, _, body = daemon.get("/metrics")
         lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
@@ -182,3 +184,29 @@ def test_the_daemon_serves_every_subsystem_of_a_rich_host_and_promtool_agrees(tm
         _, _, body = daemon.get("/metrics")
         lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
         assert lint.returncode == 0, lint
+
+
+def test_the_arc_aware_available_sets_the_level_and_the_low_memory_rule_says_both() -> None:
+    """A 64 GiB ZFS host with 3 GiB MemAvailable and a 12 GiB ARC (c_min 2 GiB): critical by the kernel's
+    figure (4.7 %), medium by the ARC-aware one (20.3 %)."""
+    from memmond.config import Config
+    from memmond.model.snapshot import Sampler
+    from memmond.rules import ruleset
+    from memmond.rules.engine import Engine
+    from memmond.rules.levels import PressureTracker, level_of
+
+    snap = Sampler(ProcFS(ZFS)).capture()
+    assert snap.arc_shrinkable == 10 * GIB and snap.mem_available == 3 * GIB
+    assert snap.derived()["memory_available"] == 13 * GIB
+    level, reason = level_of(snap)
+    assert level == "medium" and "ZFS: MemAvailable 3.0 GiB + 10.0 GiB of ARC above its minimum" in reason
+    plain = dataclasses.replace(snap, arc_shrinkable=None)
+    assert level_of(plain)[0] == "critical"
+    rules = ruleset.load(Config(), ProcFS(ZFS))
+    engine = Engine(rules.rules, rules.vocabulary)
+    assert not [t for t in engine.evaluate([snap], 1.0) if t.rule.name in ("low_memory", "critical_low_memory")]
+    tracker = PressureTracker()
+    tracker.update(plain)
+    assert tracker.level == "critical"
+    fired = {t.rule.name: t for t in Engine(rules.rules, rules.vocabulary).evaluate([plain], 1.0)}
+    assert "the kernel's MemAvailable 3.0 GiB" in fired["low_memory"].summary

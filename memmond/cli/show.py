@@ -115,6 +115,16 @@ def view(
             )
             if name in derived
         ]
+        if snap.arc_shrinkable:
+            rows.append(
+                [
+                    "available",
+                    fmt.iec(derived["memory_available"]),
+                    f"MemAvailable {fmt.iec(snap.mem_available or 0)} + ZFS ARC above c_min "
+                    f"{fmt.iec(snap.arc_shrinkable)}: the ARC gives this back under pressure, the kernel counts "
+                    "it as used; levels and the low-memory rules use this figure",
+                ]
+            )
         if snap.mem_available_estimated:
             rows.append(
                 ["available", "estimated", "estimated: MemFree + Buffers + Cached (kernel has no MemAvailable)"]

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from memmond import __version__
-from memmond.sources import meminfo, pressure, vmstat
+from memmond.sources import arcstats, meminfo, pressure, vmstat
 from memmond.sources.meminfo import MemInfo
 from memmond.sources.pressure import Pressure, StallLine
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
@@ -49,6 +49,8 @@ class Snapshot:
     unavailable: frozenset[str] = frozenset()
     """Sources the kernel does not offer at all (no PSI); a subset of `errors`."""
     capture_seconds: float = 0.0
+    arc_shrinkable: int | None = None
+    """On a ZFS host, what the ARC gives back under pressure (its size above c_min); None elsewhere."""
     _derived: dict[str, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- meminfo access -------------------------------------------------------------------------------
@@ -106,6 +108,7 @@ class Snapshot:
             "pressure": None,
             "derived": self.derived(),
             "mem_available_estimated": self.mem_available_estimated,
+            "arc_shrinkable_bytes": self.arc_shrinkable,
             "errors": dict(self.errors),
             "unavailable": sorted(self.unavailable),
         }
@@ -151,6 +154,7 @@ class Snapshot:
                 pressure=psi,
                 errors={str(k): str(v) for k, v in (doc.get("errors") or {}).items()},
                 unavailable=frozenset(doc.get("unavailable") or ()),
+                arc_shrinkable=None if doc.get("arc_shrinkable_bytes") is None else int(doc["arc_shrinkable_bytes"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SnapshotFormatError(f"malformed snapshot: {exc.__class__.__name__}: {exc}") from None
@@ -195,21 +199,38 @@ def _sum_fields(*names: str) -> Callable[[Snapshot], float | None]:
     return compute
 
 
+def _memory_available(snap: Snapshot) -> float | None:
+    """MemAvailable, plus the ZFS ARC's shrinkable part where there is an ARC: the kernel counts the ARC
+    as used, so a ZFS host with a large ARC looks nearly full by MemAvailable alone."""
+    available = snap.mem_available
+    if available is None:
+        return None
+    return float(available + (snap.arc_shrinkable or 0))
+
+
 def _memory_used(snap: Snapshot) -> float | None:
-    total, available = snap.mem_total, snap.mem_available
+    total, available = snap.mem_total, _memory_available(snap)
     if total is None or available is None:
         return None
     return float(total - available)
 
 
 def _available_ratio(snap: Snapshot) -> float | None:
-    total, available = snap.mem_total, snap.mem_available
+    total, available = snap.mem_total, _memory_available(snap)
     if not total or available is None:  # MemTotal 0 would divide by zero: no ratio rather than a wrong one
         return None
     return available / total
 
 
 DERIVED: dict[str, Derived] = {
+    "memory_available": Derived(
+        "MemAvailable (+ ZFS ARC above c_min)",
+        "Memory available without swapping: MemAvailable, plus on a ZFS host the ARC's size above c_min, "
+        "which the ARC gives back under pressure but the kernel counts as used. What the pressure levels "
+        "and the low-memory rules use; the kernel's own figure stays in memmond_meminfo_mem_available_bytes.",
+        "bytes",
+        _memory_available,
+    ),
     "page_cache": Derived(
         "Cached + Buffers",
         "Page cache: Cached + Buffers. Shmem (tmpfs, shared memory) is inside Cached and cannot be dropped.",
@@ -217,14 +238,14 @@ DERIVED: dict[str, Derived] = {
         _sum_fields("Cached", "Buffers"),
     ),
     "memory_used": Derived(
-        "MemTotal - MemAvailable",
-        "Memory in use: MemTotal - MemAvailable (what new work could not get without swapping).",
+        "MemTotal - memory_available",
+        "Memory in use: MemTotal - memory_available (what new work could not get without swapping).",
         "bytes",
         _memory_used,
     ),
     "memory_available_ratio": Derived(
-        "MemAvailable / MemTotal",
-        "MemAvailable / MemTotal, 0 to 1.",
+        "memory_available / MemTotal",
+        "memory_available / MemTotal, 0 to 1 (ARC-aware on a ZFS host).",
         "ratio",
         _available_ratio,
     ),
@@ -262,6 +283,18 @@ class Sampler:
             self.boot_id: str | None = self.procfs.read_text(BOOT_ID_PATH).strip() or None
         except SourceError:
             self.boot_id = None
+        # The ARC is read every sample on a ZFS host (the levels need it with MemAvailable) and never
+        # looked for again elsewhere: one stat at start, not an ENOENT a second on every other host.
+        self._arc = self.procfs.path(arcstats.PATH).exists()
+
+    def _arc_shrinkable(self) -> int | None:
+        try:
+            return arcstats.shrinkable_bytes(arcstats.read(self.procfs))
+        except SourceUnavailable:
+            self._arc = False  # the zfs module was unloaded
+        except SourceError:
+            pass  # counted by the system sample's arcstats source; the plain value holds meanwhile
+        return None
 
     def capture(self) -> Snapshot:
         started = time.monotonic()
@@ -288,4 +321,5 @@ class Sampler:
             errors=errors or _NO_ERRORS,
             unavailable=frozenset(unavailable),
             capture_seconds=time.monotonic() - started,
+            arc_shrinkable=self._arc_shrinkable() if self._arc else None,
         )

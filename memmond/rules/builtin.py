@@ -24,12 +24,12 @@ def builtin_rules(history_seconds: float) -> list[dict[str, str]]:
         # -- the seed's four -----------------------------------------------------------------------------
         {
             "name": "low_memory",
-            "expr": "mem_available < 10% * mem_total",
-            "clear": "mem_available > 12% * mem_total",
+            "expr": "memory_available < 10% * mem_total",
+            "clear": "memory_available > 12% * mem_total",
             "for": "30s",
             "severity": "warning",
-            "summary": "Available memory low: {{ mem_available | bytes }} of {{ mem_total | bytes }} "
-            "({{ memory_available_ratio | percent }})",
+            "summary": "Available memory low: {{ memory_available | bytes }} of {{ mem_total | bytes }} "
+            "({{ memory_available_ratio | percent }}; the kernel's MemAvailable {{ mem_available | bytes }})",
         },
         {
             "name": "high_cache_growth",
@@ -56,12 +56,13 @@ def builtin_rules(history_seconds: float) -> list[dict[str, str]]:
         # -- what operators rely on ----------------------------------------------------------------------
         {
             "name": "critical_low_memory",
-            "expr": "mem_available < 5% * mem_total",
-            "clear": "mem_available > 7% * mem_total",
+            "expr": "memory_available < 5% * mem_total",
+            "clear": "memory_available > 7% * mem_total",
             "for": "15s",
             "severity": "critical",
-            "summary": "Available memory critical: {{ mem_available | bytes }} of {{ mem_total | bytes }} "
-            "({{ memory_available_ratio | percent }}); the OOM killer is near",
+            "summary": "Available memory critical: {{ memory_available | bytes }} of {{ mem_total | bytes }} "
+            "({{ memory_available_ratio | percent }}; the kernel's MemAvailable {{ mem_available | bytes }}); "
+            "the OOM killer is near",
         },
         {
             # The kernel keeps one of vm.dirty_bytes / vm.dirty_ratio at 0, so max() picks the one in use;

@@ -50,6 +50,11 @@ class PressureTracker:
             self._ratio_index -= 1
         index = self._ratio_index
         estimated = " (estimated: no MemAvailable)" if snap.mem_available_estimated else ""
+        if snap.arc_shrinkable:
+            estimated += (
+                f" (ZFS: MemAvailable {fmt.iec(snap.mem_available or 0)} + {fmt.iec(snap.arc_shrinkable)} of ARC "
+                "above its minimum)"
+            )
         reason = f"available {fmt.percent(ratio)} of memory{estimated}"
         if index > 0:
             reason += f", at or below {fmt.percent(thresholds[index - 1].enter)}"

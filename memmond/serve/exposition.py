@@ -557,11 +557,6 @@ def _system_specs() -> list[MetricSpec]:
             "Times the ARC throttled writers because memory was short (memory_throttle_count).",
         ),
         MetricSpec(
-            "memmond_memory_available_arc_aware_bytes",
-            "gauge",
-            "MemAvailable plus the ARC's shrinkable part: what a ZFS host could really give (ZFS hosts only).",
-        ),
-        MetricSpec(
             "memmond_system_interval_seconds",
             "gauge",
             "How often the memory subsystems beyond /proc/meminfo are read (system.interval).",
@@ -1056,11 +1051,7 @@ def _arc_families(pub: Published, sample: SystemSample) -> Iterator[Family]:
     for metric, row in _ARC_COUNTERS.items():
         if row in sample.arc:
             yield _counter(metric, sample.arc[row])
-    shrinkable = sample.arc_shrinkable_bytes or 0
-    yield _gauge("memmond_zfs_arc_shrinkable_bytes", shrinkable, unit="bytes")
-    available = pub.snapshot.mem_available
-    if available is not None:
-        yield _gauge("memmond_memory_available_arc_aware_bytes", available + shrinkable, unit="bytes")
+    yield _gauge("memmond_zfs_arc_shrinkable_bytes", sample.arc_shrinkable_bytes or 0, unit="bytes")
 
 
 def _oom_families(pub: Published) -> Iterator[Family]:
