@@ -228,6 +228,28 @@ def cmd_top(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
 
 
+def cmd_slab(args: argparse.Namespace) -> int:
+    """The slab caches, root only: refused with what to do instead."""
+    from memmond.cli import slab, term
+    from memmond.sources import slabinfo
+
+    try:
+        caches = slabinfo.read(_procfs(args))
+    except SourceError as exc:
+        if "Permission denied" in exc.reason:
+            raise CLIError(
+                f"{exc.reason}: /proc/slabinfo is root's (sudo memmond slab); without root, `memmond show` has "
+                "the totals (Slab, SReclaimable, SUnreclaim)"
+            ) from None
+        raise CLIError(exc.reason) from None
+    if args.json:
+        _print_json([cache.to_dict() for cache in slab.ordered(caches, args.sort)[: args.limit]])
+        return EXIT_OK
+    snap = Sampler(_procfs(args)).capture()
+    term.console().print(slab.view(caches, args.sort, args.limit, snap.mem_field("Slab")))
+    return EXIT_OK
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     from memmond.cli import completion
 
@@ -886,6 +908,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", metavar="FILE", help="the config file, e.g. /etc/memmond/memmond.yaml")
     check.set_defaults(handler=cmd_check_config)
+
+    slab_cmd = sub.add_parser(
+        "slab",
+        parents=[common],
+        help="the kernel's slab caches by size, like slabtop --once (root only)",
+        description="The kernel's slab caches from /proc/slabinfo (root only), largest first: size (the caches' "
+        "pages), active bytes, use, objects and object size, with the total beside meminfo's Slab.",
+    )
+    slab_cmd.add_argument("--sort", choices=("size", "active", "objects"), default="size", help="order (size)")
+    slab_cmd.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="caches to show (20)")
+    slab_cmd.add_argument("--json", action="store_true", help="machine-readable, values in bytes")
+    slab_cmd.set_defaults(handler=cmd_slab)
 
     completion_cmd = sub.add_parser(
         "completion",

@@ -44,7 +44,7 @@ def parse(text: str) -> tuple[dict[str, int], tuple[SkippedLine, ...]]:
 
 def read(procfs: ProcFS) -> dict[str, int]:
     """SourceUnavailable where ZFS is not loaded."""
-    values, _ = parse(procfs.read_text(PATH, SOURCE))
+    values, _ = parse(procfs.read_text(PATH, SOURCE, records=True))
     return values
 
 

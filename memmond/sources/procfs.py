@@ -49,7 +49,7 @@ class ProcFS:
     def path(self, relative: str) -> Path:
         return self.root / relative
 
-    def read_bytes(self, relative: str, source: str | None = None) -> bytes:
+    def read_bytes(self, relative: str, source: str | None = None, records: bool = False) -> bytes:
         """Read a whole file. ENOENT and EOPNOTSUPP (PSI disabled with psi=0) mean the kernel does not offer
         the source: SourceUnavailable. Anything else (EACCES, EIO, oversize) is a SourceError."""
         name = source or relative
@@ -71,9 +71,11 @@ class ProcFS:
                 total += len(chunk)
                 if total > MAX_SOURCE_BYTES:  # before the EOF check: the last, short chunk counts too
                     raise SourceError(name, f"{full} is larger than {MAX_SOURCE_BYTES} bytes")
-                # A short read is EOF for procfs (seq_file fills the buffer until the end) and regular
-                # files alike; stopping here saves a read(2) per file and sample.
-                if len(chunk) < _CHUNK:
+                # A short read is EOF for a single-record procfs file (meminfo, vmstat, status: seq_file
+                # fills the buffer until the end) and regular files alike; stopping here saves a read(2)
+                # per file and sample. A file of many records (slabinfo, a kstat) hands out a few records
+                # a read: `records` reads on until an empty read.
+                if not chunk if records else len(chunk) < _CHUNK:
                     break
         except OSError as exc:
             if exc.errno == errno.EOPNOTSUPP:
@@ -83,9 +85,9 @@ class ProcFS:
             os.close(fd)
         return b"".join(chunks)
 
-    def read_text(self, relative: str, source: str | None = None) -> str:
+    def read_text(self, relative: str, source: str | None = None, records: bool = False) -> str:
         # /proc/PID/status carries the process name, which may hold any bytes; never fail on decoding.
-        return self.read_bytes(relative, source).decode("utf-8", "replace")
+        return self.read_bytes(relative, source, records).decode("utf-8", "replace")
 
     def read_sample_text(self, relative: str, source: str | None = None) -> str:
         """read_text for the files of every sample (meminfo, vmstat, pressure)."""
