@@ -97,8 +97,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         doc["rates"] = {"seconds": rates[0], **rates[1]} if rates else None
         _print_json(doc)
         return EXIT_OK
+    from memmond.model import system
+
     out = term.console()
-    out.print(show.view(snap, tunables, rates, _largest_cgroups(args, 5), out.width))
+    subsystems = system.sample(_procfs(args), ProcFS(args.sysfs))
+    out.print(show.view(snap, tunables, rates, _largest_cgroups(args, 5), out.width, subsystems))
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from memmond import format as fmt
 from memmond.cli import report, term
 from memmond.cli.short import free_table
 from memmond.model.snapshot import DERIVED, Snapshot
+from memmond.model.system import SystemSample
 from memmond.rules.levels import level_of
 from memmond.sources import pressure
 from memmond.sources.cgroup import CgroupMemory
@@ -89,12 +90,85 @@ def _meminfo(snap: Snapshot) -> RenderableType:
     return layout
 
 
+def _subsystems(sample: SystemSample, snap: Snapshot, width: int) -> list[RenderableType]:
+    """NUMA balance, huge page pools, THP, KSM, zram and zswap savings, the ARC: whichever this host has."""
+    parts: list[RenderableType] = [heading("Beyond /proc/meminfo", "whatever this kernel has")]
+    if len(sample.nodes) > 1:
+        rows = [
+            [
+                f"node{n.node}",
+                fmt.short_iec(n.meminfo.get("MemTotal", 0)),
+                fmt.short_iec(n.meminfo.get("MemFree", 0)),
+                fmt.short_iec(n.available_bytes or 0),
+                fmt.short_iec(n.meminfo.get("FilePages", 0)),
+                fmt.short_iec(n.meminfo.get("AnonPages", 0)),
+                fmt.group(n.numastat.get("numa_miss", 0)),
+            ]
+            for n in sample.nodes
+        ]
+        columns = ["NUMA", "TOTAL", "FREE", "AVAILABLE", "FILE", "ANON", "MISSES"]
+        parts.append(term.table(columns, rows, width=width))
+    elif sample.nodes:
+        parts.append(Text("NUMA: one node (node0 is the whole machine)"))
+    pools = [p for p in sample.hugepages if p.node is None]
+    configured = [p for p in pools if p.total or p.surplus]
+    if configured:
+        rows = [
+            [
+                fmt.short_iec(p.size_bytes),
+                str(p.total),
+                str(p.free),
+                str(p.reserved or 0),
+                fmt.short_iec(p.total * p.size_bytes),
+            ]
+            for p in configured
+        ]
+        parts.append(term.table(["HUGE PAGES", "TOTAL", "FREE", "RESERVED", "POOL"], rows, width=width))
+    elif pools:
+        sizes = ", ".join(fmt.short_iec(p.size_bytes) for p in pools)
+        parts.append(Text(f"huge pages: no pool configured (sizes {sizes})"))
+    facts = []
+    if sample.thp:
+        facts.append("THP " + ", ".join(f"{k} {v}" for k, v in sample.thp.items()))
+    if sample.ksm:
+        if sample.ksm.get("run") == 1:
+            saved = sample.ksm.get("general_profit", sample.ksm.get("pages_sharing", 0) * 4096)
+            facts.append(f"KSM running, saves {fmt.iec(saved)} ({fmt.group(sample.ksm.get('pages_sharing', 0))} pages)")
+        else:
+            facts.append("KSM off")
+    if sample.zswap:
+        zswap = f"zswap {'on' if sample.zswap.get('enabled') in ('Y', '1') else 'off'}"
+        pool, held = snap.mem_field("Zswap"), snap.mem_field("Zswapped")
+        if pool and held:
+            zswap += f", {fmt.iec(held)} held in {fmt.iec(pool)} ({held / pool:.1f}x)"
+        facts.append(zswap + f" ({sample.zswap.get('compressor', '?')})")
+    for device in sample.zram:
+        ratio = device.compression_ratio
+        facts.append(
+            f"{device.name}: {fmt.iec(device.mm.get('orig_data_size', 0))} stored in "
+            f"{fmt.iec(device.mm.get('mem_used_total', 0))}" + (f" ({ratio:.1f}x, {device.algorithm})" if ratio else "")
+        )
+    if sample.arc:
+        arc = sample.arc
+        facts.append(
+            f"ZFS ARC {fmt.iec(arc.get('size', 0))} (min {fmt.iec(arc.get('c_min', 0))}, max "
+            f"{fmt.iec(arc.get('c_max', 0))}): {fmt.iec(sample.arc_shrinkable_bytes or 0)} of it counts as available"
+        )
+    parts += [Text(fact) for fact in facts]
+    if sample.errors:
+        parts += [
+            Text(f"not read: {source}: {reason}", style="yellow") for source, reason in sorted(sample.errors.items())
+        ]
+    return parts
+
+
 def view(
     snap: Snapshot,
     tunables: Mapping[str, int] | None,
     rates: tuple[float, Mapping[str, float | None]] | None,
     cgroups: Sequence[CgroupMemory],
     width: int,
+    subsystems: SystemSample | None = None,
 ) -> RenderableType:
     parts: list[RenderableType] = []
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.wall_time))
@@ -169,6 +243,9 @@ def view(
 
     if tunables:
         parts += [heading("Tuning", "/proc/sys/vm"), _notes(report.tuning_notes(tunables, snap), width)]
+
+    if subsystems is not None:
+        parts += _subsystems(subsystems, snap, width)
 
     if snap.meminfo is not None:
         parts += [heading("/proc/meminfo", "every field, kernel's kB"), _meminfo(snap)]
