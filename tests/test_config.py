@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CURRENT, OLD_3_10, run_memmond
+from conftest import CURRENT, FIXTURES, OLD_3_10, run_memmond
 
 from memmond import config
 from memmond.config import DEFAULT_LEVELS
@@ -139,7 +139,9 @@ def test_defaults_and_the_embedded_file() -> None:
     assert embedded.builtin_rules_enabled and embedded.rules == ()
     assert config.parse("", "empty.yaml").history_size == 1000
     rules = ruleset.load(embedded, ProcFS(CURRENT))
-    assert len(rules.rules) == 19 and rules.skipped == {}  # every built-in runs on a current kernel
+    assert len(rules.rules) == 19 and list(rules.skipped) == ["numa_node_exhausted"]  # needs two NUMA nodes
+    two_nodes = ruleset.load(embedded, ProcFS(CURRENT), ProcFS(FIXTURES / "sysfs-two-nodes"))
+    assert len(two_nodes.rules) == 20 and two_nodes.skipped == {}  # every built-in runs on a current NUMA host
 
 
 def test_overrides_change_and_disable_builtins() -> None:

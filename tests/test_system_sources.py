@@ -210,3 +210,25 @@ def test_the_arc_aware_available_sets_the_level_and_the_low_memory_rule_says_bot
     assert tracker.level == "critical"
     fired = {t.rule.name: t for t in Engine(rules.rules, rules.vocabulary).evaluate([plain], 1.0)}
     assert "the kernel's MemAvailable 3.0 GiB" in fired["low_memory"].summary
+
+
+def test_a_numa_node_nearly_full_while_another_is_free_fires_after_five_minutes() -> None:
+    from memmond.config import Config
+    from memmond.model.snapshot import Sampler
+    from memmond.rules import ruleset
+    from memmond.rules.engine import Engine
+
+    sampler = Sampler(ProcFS(CURRENT), ProcFS(TWO_NODES))
+    rules = ruleset.load(Config(), ProcFS(CURRENT), ProcFS(TWO_NODES))
+    assert "numa_node_exhausted" not in rules.skipped
+    first = sampler.capture()
+    assert first.numa is not None and len(first.numa) == 2
+    engine = Engine(rules.rules, rules.vocabulary)
+    history = [dataclasses.replace(first, monotonic=float(t)) for t in range(0, 301, 60)]
+    fired = []
+    for end in range(1, len(history) + 1):
+        fired += [t for t in engine.evaluate(history[:end], 60.0) if t.rule.name == "numa_node_exhausted"]
+    assert [t.state for t in fired] == ["pending", "firing"]
+    assert "nearly full (2.6% available) while another has 91.0%" in fired[-1].summary
+    one_node = ruleset.load(Config(), ProcFS(CURRENT), ProcFS(HERE))
+    assert "one NUMA node" in one_node.skipped["numa_node_exhausted"]

@@ -269,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = Overrides(listen=args.listen, log_level=args.log_level, log_target=args.log_target)
     procfs = _procfs(args)
     try:
-        cfg, rules = ruleset.load_config(args.config, procfs, overrides.apply)
+        cfg, rules = ruleset.load_config(args.config, procfs, overrides.apply, ProcFS(args.sysfs))
         web = None
         if args.web_config_file:  # ssl, hashlib and bcrypt load only with a web config
             from memmond.serve import webconfig
@@ -300,7 +300,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Like `promtool check config`: OK, or every problem (structure and rules) with file:line:col."""
     try:
-        cfg, rules = ruleset.load_config(args.file, _procfs(args))
+        cfg, rules = ruleset.load_config(args.file, _procfs(args), sysfs=ProcFS(args.sysfs))
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

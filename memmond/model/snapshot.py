@@ -15,8 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from memmond import __version__
-from memmond.sources import arcstats, meminfo, pressure, vmstat
+from memmond.sources import arcstats, meminfo, numa, pressure, vmstat
 from memmond.sources.meminfo import MemInfo
+from memmond.sources.numa import NodeMemory
 from memmond.sources.pressure import Pressure, StallLine
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 from memmond.sources.vmstat import VmStat
@@ -51,6 +52,8 @@ class Snapshot:
     capture_seconds: float = 0.0
     arc_shrinkable: int | None = None
     """On a ZFS host, what the ARC gives back under pressure (its size above c_min); None elsewhere."""
+    numa: tuple[NodeMemory, ...] | None = None
+    """On a host of two NUMA nodes or more, each node's memory (the rules' numa_* names); None elsewhere."""
     _derived: dict[str, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- meminfo access -------------------------------------------------------------------------------
@@ -277,8 +280,11 @@ _READERS: dict[str, Callable[[ProcFS], Any]] = {
 class Sampler:
     """Captures snapshots from one procfs root. Reads the boot id once: it cannot change while we run."""
 
-    def __init__(self, procfs: ProcFS | None = None) -> None:
+    def __init__(self, procfs: ProcFS | None = None, sysfs: ProcFS | None = None) -> None:
         self.procfs = procfs or ProcFS()
+        # Per-node memory every sample only where there are nodes to compare (two or more): the rules'
+        # numa_* names need it; a one-node host reads nothing more.
+        self._numa = sysfs if sysfs is not None and len(numa.node_ids(sysfs)) >= 2 else None
         try:
             self.boot_id: str | None = self.procfs.read_text(BOOT_ID_PATH).strip() or None
         except SourceError:
@@ -322,4 +328,12 @@ class Sampler:
             unavailable=frozenset(unavailable),
             capture_seconds=time.monotonic() - started,
             arc_shrinkable=self._arc_shrinkable() if self._arc else None,
+            numa=self._nodes() if self._numa is not None else None,
         )
+
+    def _nodes(self) -> tuple[NodeMemory, ...] | None:
+        assert self._numa is not None
+        try:
+            return tuple(numa.read(self._numa))
+        except SourceError:
+            return None  # the system sample counts the error; the rules see no data meanwhile

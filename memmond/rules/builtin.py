@@ -65,6 +65,17 @@ def builtin_rules(history_seconds: float) -> list[dict[str, str]]:
             "the OOM killer is near",
         },
         {
+            # Two NUMA nodes or more: a process bound to (or favouring) a node can be starved there, and
+            # reclaim or swap on it, while the machine as a whole has plenty: MemAvailable never shows it.
+            "name": "numa_node_exhausted",
+            "expr": "numa_node_available_min_ratio < 5% and numa_node_available_max_ratio > 25%",
+            "clear": "numa_node_available_min_ratio > 8%",
+            "for": "5m",
+            "severity": "warning",
+            "summary": "A NUMA node is nearly full ({{ numa_node_available_min_ratio | percent }} available) while "
+            "another has {{ numa_node_available_max_ratio | percent }}: allocations spill to remote nodes",
+        },
+        {
             # The kernel keeps one of vm.dirty_bytes / vm.dirty_ratio at 0, so max() picks the one in use;
             # its dirtyable memory is close to MemAvailable.
             "name": "dirty_near_limit",

@@ -33,7 +33,7 @@ class Series:
     hashes a sample. Every expression of a vocabulary gets the same object for a name."""
 
     name: str
-    kind: str  # meminfo, derived, pressure, vmstat, tunable, cgroup
+    kind: str  # meminfo, derived, pressure, vmstat, tunable, cgroup, numa
     counter: bool
     get: Callable[[Any], float | None]  # of a Snapshot; of a CgroupMemory when per_cgroup
     per_cgroup: bool = False
@@ -115,11 +115,38 @@ CGROUP_SERIES: tuple[tuple[str, bool, Callable[[CgroupMemory], float | None], st
 )
 
 
+def _node_ratios(snap: Snapshot) -> list[float]:
+    return [
+        node.available_bytes / node.meminfo["MemTotal"]
+        for node in snap.numa or ()
+        if node.available_bytes is not None and node.meminfo.get("MemTotal")
+    ]
+
+
+def _numa_total(stat: str) -> Callable[[Snapshot], float | None]:
+    def get(snap: Snapshot) -> float | None:
+        values = [node.numastat[stat] for node in snap.numa or () if stat in node.numastat]
+        return float(sum(values)) if values else None
+
+    return get
+
+
+# Machine-wide names over the NUMA nodes (two or more), for rules: the most and least available node, and
+# the allocations that missed their node (a counter, summed over nodes).
+NUMA_SERIES: tuple[tuple[str, str, bool, Callable[[Snapshot], float | None]], ...] = (
+    ("numa_node_available_min_ratio", "numa", False, lambda s: min(_node_ratios(s), default=None)),
+    ("numa_node_available_max_ratio", "numa", False, lambda s: max(_node_ratios(s), default=None)),
+    ("numa_miss", "numa", True, _numa_total("numa_miss")),
+    ("numa_foreign", "numa", True, _numa_total("numa_foreign")),
+)
+
+
 def value_range(name: str) -> tuple[float, float]:
     """What a name can hold: ratios (PSI averages, memory_available_ratio) 0 to 1, everything else (bytes,
     pages, counts, seconds, settings) 0 and up. Lets the compiler reject comparisons that can never hold."""
     derived = DERIVED.get(name)
-    if (derived is not None and derived.unit == "ratio") or ("psi_" in name and "_avg" in name):
+    ratio = derived is not None and derived.unit == "ratio"
+    if ratio or ("psi_" in name and "_avg" in name) or (name.startswith("numa_") and name.endswith("_ratio")):
         return 0.0, 1.0
     return 0.0, float("inf")
 
@@ -155,6 +182,12 @@ class Vocabulary:
             series["mem_available"] = Series("mem_available", "meminfo", False, lambda s: s.mem_available)
         for name in DERIVED:
             add(name, "derived", False, _derived_getter(name))
+        if snap.numa:
+            for name, kind, counter, get in NUMA_SERIES:
+                add(name, kind, counter, get)
+        else:
+            for name, *_ in NUMA_SERIES:
+                unavailable[name] = "this host has one NUMA node (or none): nothing to compare"
         if snap.pressure is not None:
             for kind in pressure.KINDS:
                 if snap.pressure.line(kind) is None:

@@ -213,10 +213,11 @@ def build(config: Config, vocabulary: Vocabulary, tunables: dict[str, int] | Non
     return Ruleset(rules, vocabulary, dict(tunables or {}), skipped)
 
 
-def load(config: Config, procfs: ProcFS) -> Ruleset:
-    """Read this machine's kernel (one sample, /proc/sys/vm) and build the ruleset for it."""
+def load(config: Config, procfs: ProcFS, sysfs: ProcFS | None = None) -> Ruleset:
+    """Read this machine's kernel (one sample, /proc/sys/vm, the NUMA nodes under `sysfs`) and build the
+    ruleset for it."""
     tunables, _problems = vmtunables.read(procfs)
-    vocabulary = Vocabulary.build(Sampler(procfs).capture(), tunables)
+    vocabulary = Vocabulary.build(Sampler(procfs, sysfs).capture(), tunables)
     return build(config, vocabulary, tunables)
 
 
@@ -226,7 +227,10 @@ def _file_order(problem: str) -> tuple[int, int]:
 
 
 def load_config(
-    path: str | Path | None, procfs: ProcFS, adjust: Callable[[Config], Config] | None = None
+    path: str | Path | None,
+    procfs: ProcFS,
+    adjust: Callable[[Config], Config] | None = None,
+    sysfs: ProcFS | None = None,
 ) -> tuple[Config, Ruleset]:
     """The config at `path` and its rules, or one ConfigError with every problem of both in file order:
     a structural mistake (a bad `for:`, an unknown key) must not hide a bad expression until the next run.
@@ -241,7 +245,7 @@ def load_config(
     if adjust is not None:
         config = adjust(config)
     try:
-        rules = load(config, procfs)
+        rules = load(config, procfs, sysfs)
     except ConfigError as exc:
         raise ConfigError(sorted(structural + exc.problems, key=_file_order)) from None
     if structural:

@@ -120,7 +120,7 @@ class Daemon:
         self._system: system.SystemSample | None = None
         self._next_system = 0.0
         self._system_errors: dict[str, int] = {}
-        self.sampler = Sampler(procfs)
+        self.sampler = Sampler(procfs, self.sysfs)
         self.ruleset = rules
         self.engine = Engine(rules.rules, rules.vocabulary)
         self.tracker = PressureTracker(cfg.levels)
@@ -451,7 +451,7 @@ class Daemon:
         self.notifier.reloading()
         try:
             # re-reads /proc/sys/vm too; every problem of the file in one message
-            new, new_rules = ruleset.load_config(self.config_path, self.procfs, self.overrides.apply)
+            new, new_rules = ruleset.load_config(self.config_path, self.procfs, self.overrides.apply, self.sysfs)
             new_web = None
             if self.web_config_path:
                 from memmond.serve import webconfig
