@@ -254,6 +254,137 @@ OVERVIEW: list[tuple[str, list[Panel]]] = [
 ]
 
 
+# The memory subsystems beyond /proc/meminfo: one collapsed row each, whose panels repeat over a hidden
+# variable listing what the selected hosts have (NUMA nodes, huge page sizes, zram devices, hosts with
+# KSM running, zswap in use or a ZFS ARC). A host without the feature has no value: no empty panel.
+SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
+    (
+        "NUMA nodes",
+        [
+            (
+                "Node $numa_node: memory",
+                "bytes",
+                "lines",
+                [
+                    ("{{instance}} available", f'memmond_numa_node_available_bytes{{{I}, node=~"$numa_node"}}'),
+                    (
+                        "{{instance}} {{field}}",
+                        f'memmond_numa_node_memory_bytes{{{I}, node=~"$numa_node", '
+                        'field=~"mem_free|file_pages|anon_pages"}',
+                    ),
+                ],
+                {"repeat": "numa_node", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+            (
+                "Allocations that missed their node",
+                "pps",
+                "lines",
+                [
+                    (
+                        "{{instance}} node {{node}} {{kind}}",
+                        f'rate(memmond_numa_pages_total{{{I}, kind=~"miss|foreign"}}[$__rate_interval])',
+                    )
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Huge pages",
+        [
+            (
+                "Huge pages of $hugepage_size bytes",
+                "short",
+                "lines",
+                [("{{instance}} {{state}}", f'memmond_hugepages_pages{{{I}, size=~"$hugepage_size"}}')],
+                {"repeat": "hugepage_size", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+        ],
+    ),
+    (
+        "Compression: zram and zswap",
+        [
+            (
+                "zram $zram_device",
+                "bytes",
+                "lines",
+                [
+                    ("{{instance}} stored", f'memmond_zram_original_bytes{{{I}, device=~"$zram_device"}}'),
+                    ("{{instance}} memory used", f'memmond_zram_memory_used_bytes{{{I}, device=~"$zram_device"}}'),
+                ],
+                {"repeat": "zram_device", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+            (
+                "zswap compression (stored per byte of pool)",
+                "x",
+                "lines",
+                [("{{instance}}", 'memmond_zswap_compression_ratio{instance=~"$zswap_instance"}')],
+                {"repeat": "zswap_instance", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+        ],
+    ),
+    (
+        "KSM",
+        [
+            (
+                "Memory KSM saves on $ksm_instance",
+                "bytes",
+                "lines",
+                [("saved", 'memmond_ksm_saved_bytes{instance=~"$ksm_instance"}')],
+                {"repeat": "ksm_instance", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+        ],
+    ),
+    (
+        "ZFS ARC",
+        [
+            (
+                "ARC on $arc_instance",
+                "bytes",
+                "lines",
+                [
+                    ("size", 'memmond_zfs_arc_size_bytes{instance=~"$arc_instance"}'),
+                    ("target", 'memmond_zfs_arc_target_size_bytes{instance=~"$arc_instance"}'),
+                    ("minimum", 'memmond_zfs_arc_min_size_bytes{instance=~"$arc_instance"}'),
+                    ("available (ARC-aware)", 'memmond_memory_available_bytes{instance=~"$arc_instance"}'),
+                    ("MemAvailable", 'memmond_meminfo_mem_available_bytes{instance=~"$arc_instance"}'),
+                ],
+                {"repeat": "arc_instance", "repeatDirection": "h", "maxPerRow": 2},
+            ),
+        ],
+    ),
+]
+
+# name -> (metric, label): the hidden variables the SUBSYSTEMS panels repeat over
+FEATURE_VARIABLES = {
+    "numa_node": ("memmond_numa_node_available_bytes", "node"),
+    "hugepage_size": ("memmond_hugepages_pages", "size"),
+    "zram_device": ("memmond_zram_info", "device"),
+    "zswap_instance": ("memmond_zswap_compression_ratio", "instance"),
+    "ksm_instance": ("memmond_ksm_saved_bytes", "instance"),
+    "arc_instance": ("memmond_zfs_arc_size_bytes", "instance"),
+}
+
+
+def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
+    query = f'label_values({metric}{{instance=~"$instance"}}, {label})'
+    return {
+        "name": name,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "current": {},
+        "hide": 2,
+        "includeAll": True,
+        "multi": True,
+        "refresh": 2,
+        "sort": 3,
+        "regex": "",
+        "options": [],
+    }
+
+
 def _targets(queries: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
         {
@@ -317,27 +448,34 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
     }
 
 
-def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict[str, Any]:
+def dashboard(
+    uid: str, title: str, rows: list[tuple[str, list[Panel]]], collapsed_rows: list[tuple[str, list[Panel]]] = ()
+) -> dict[str, Any]:
+    """Open rows first, then the collapsed ones: a collapsed row carries its panels inside it, as Grafana
+    stores them, and shows them when opened."""
     panels: list[dict[str, Any]] = []
     y = 0
     panel_id = 1
-    for row_title, row_panels in rows:
-        panels.append(
-            {
-                "id": panel_id,
-                "type": "row",
-                "title": row_title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
-        )
+    for row_title, row_panels, collapsed in [(t, p, False) for t, p in rows] + [
+        (t, p, True) for t, p in collapsed_rows
+    ]:
+        row: dict[str, Any] = {
+            "id": panel_id,
+            "type": "row",
+            "title": row_title,
+            "collapsed": collapsed,
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+            "panels": [],
+        }
+        panels.append(row)
         panel_id += 1
         y += 1
+        inside = row["panels"] if collapsed else panels
         for index, panel in enumerate(row_panels):
-            panels.append(_panel(panel_id, (index % 2) * 12, y + (index // 2) * 8, panel))
+            inside.append(_panel(panel_id, (index % 2) * 12, y + (index // 2) * 8, panel))
             panel_id += 1
-        y += ((len(row_panels) + 1) // 2) * 8
+        if not collapsed:
+            y += ((len(row_panels) + 1) // 2) * 8
     return {
         "uid": uid,
         "title": title,
@@ -401,6 +539,7 @@ def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict
                     "regex": "",
                     "options": [],
                 },
+                *(_feature_variable(name, metric, label) for name, (metric, label) in FEATURE_VARIABLES.items()),
             ]
         },
         "panels": panels,
@@ -409,7 +548,7 @@ def dashboard(uid: str, title: str, rows: list[tuple[str, list[Panel]]]) -> dict
 
 def build() -> dict[str, str]:
     """file name -> JSON text."""
-    overview = dashboard("memmond-overview", "memmond overview", OVERVIEW)
+    overview = dashboard("memmond-overview", "memmond overview", OVERVIEW, SUBSYSTEMS)
     return {"memmond-overview.json": json.dumps(overview, indent=2) + "\n"}
 
 

@@ -41,11 +41,19 @@ def _exprs() -> list[str]:
 
 
 def substitute(expr: str, instance: str = ".*") -> str:
-    """The template variables as Grafana would fill them in."""
-    return expr.replace("$__rate_interval", "1m").replace("$instance", instance).replace("$cgroup", ".*")
+    """The template variables as Grafana would fill them in (a repeated panel's variable: all values)."""
+    expr = expr.replace("$__rate_interval", "1m").replace("$cgroup", ".*")
+    for name in build_dashboards.FEATURE_VARIABLES:
+        expr = expr.replace(f"${name}", ".*")
+    return expr.replace("$instance", instance)
 
 
 CGROUP_FIXTURE = ROOT / "tests" / "fixtures" / "cgroup-v2-systemd"
+# A host with every subsystem beyond meminfo in use: two NUMA nodes, huge page pools, KSM, zram, zswap, ZFS.
+RICH_HOST = (
+    "--procfs", str(ROOT / "tests" / "fixtures" / "zfs-arc-host"),
+    "--sysfs", str(ROOT / "tests" / "fixtures" / "sysfs-two-nodes"),
+)  # fmt: skip
 OOM_RECORD = (
     b"3,1,100,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
     b"oom_memcg=/system.slice/nginx.service,task_memcg=/system.slice/nginx.service,task=nginx,pid=811,uid=33\n"
@@ -149,6 +157,10 @@ def test_every_metric_a_panel_uses_is_exposed(tmp_path: Path) -> None:
         daemon.wait_for(lambda: daemon.metrics()["memmond_samples_total"] >= 3, 5, "three samples")
         daemon.wait_for(lambda: "memmond_oom_kills_total" in str(daemon.metrics()), 5, "the kill counted")
         exposed = {name.split("{")[0] for name in daemon.metrics()}
+    # the subsystems beyond meminfo, as a two-node ZFS host with every one of them in use has them
+    with RunningDaemon(*RICH_HOST, "--config", str(config)) as rich:
+        rich.wait_for(lambda: "memmond_zfs_arc_size_bytes" in rich.metrics(), 10, "the subsystems")
+        exposed |= {name.split("{")[0] for name in rich.metrics()}
     exposed |= {name[: -len("_total")] for name in exposed if name.endswith("_total")}
     used = {name for expr in _exprs() for name in re.findall(r"\bmemmond_[a-z0-9_]+", expr)}
     assert used and used <= exposed, sorted(used - exposed)

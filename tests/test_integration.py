@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import RunningDaemon, free_port
-from test_grafana import OOM_RECORD, _exprs, one_oom_kill, service_args, substitute
+from test_grafana import OOM_RECORD, RICH_HOST, _exprs, one_oom_kill, service_args, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = shutil.which("prometheus")
@@ -85,9 +85,13 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
             }
         )
     )
+    # a second host, with every subsystem beyond meminfo in use, for the dashboard's collapsed rows
+    rich_config = tmp_path / "rich.yaml"
+    rich_config.write_text("interval: 250ms\nsystem: {interval: 1s}\nbuiltin_rules: {enabled: false}\n")
     with (
         one_oom_kill(tmp_path) as kmsg,
         RunningDaemon("--config", str(config), *service_args(kmsg)) as daemon,
+        RunningDaemon(*RICH_HOST, "--config", str(rich_config), "--kmsg", "none", "--journal", "none") as rich,
         contextlib.ExitStack() as files,
     ):
         (tmp_path / "prometheus.yml").write_text(
@@ -97,7 +101,10 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     "rule_files": [str(_short_for(tmp_path))],
                     "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
                     "scrape_configs": [
-                        {"job_name": "memmond", "static_configs": [{"targets": [f"127.0.0.1:{daemon.port}"]}]}
+                        {
+                            "job_name": "memmond",
+                            "static_configs": [{"targets": [f"127.0.0.1:{daemon.port}", f"127.0.0.1:{rich.port}"]}],
+                        }
                     ],
                 }
             )
