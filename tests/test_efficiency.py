@@ -94,3 +94,11 @@ def test_show_prints_the_rates() -> None:
     assert result.returncode == 0, result.stderr
     assert "Page cache efficiency  /proc/vmstat over 0.2 s" in result.stdout
     assert "estimated cache miss fraction" in result.stdout
+
+
+def test_thp_fallback_is_the_share_of_huge_page_faults_that_fell_back() -> None:
+    before = vm(0, thp_fault_alloc=100, thp_fault_fallback=10)
+    after = vm(10, thp_fault_alloc=130, thp_fault_fallback=20)  # 30 allocated, 10 fell back
+    assert efficiency.rates(before, after)["thp_fallback"] == pytest.approx(0.25)
+    quiet = vm(20, thp_fault_alloc=130, thp_fault_fallback=20)
+    assert efficiency.rates(after, quiet)["thp_fallback"] is None  # no huge page fault at all: no share

@@ -146,6 +146,7 @@ _RATE_LABELS = {
     "scanned_kswapd": ("scanned by kswapd", "pages/s"),
     "scanned_direct": ("scanned directly", "pages/s"),
     "direct_reclaim_stalls": ("direct reclaim stalls", "/s"),
+    "thp_fallback": ("THP faults falling back", "ratio"),
     "cache_miss_ratio": ("estimated cache miss fraction", "ratio"),
 }
 

@@ -143,6 +143,14 @@ RATES: tuple[RateSpec, ...] = (
         _per_second("allocstall"),
     ),
     RateSpec(
+        "thp_fallback",
+        "memmond_thp_fault_fallback_ratio",
+        "rate(thp_fault_fallback) / (rate(thp_fault_alloc) + rate(thp_fault_fallback))",
+        "Share of huge page faults that fell back to base pages: fragmentation, or a defrag setting that will "
+        "not compact, keeps transparent huge pages from being used.",
+        lambda rate: _share(rate("thp_fault_fallback"), rate("thp_fault_alloc")),
+    ),
+    RateSpec(
         "cache_miss_ratio",
         "memmond_page_cache_miss_ratio",
         "rate(workingset_refault_file) / (rate(pgpgin) * 1024 / page size)",
@@ -151,6 +159,13 @@ RATES: tuple[RateSpec, ...] = (
         _ratio("workingset_refault_file", "pgpgin", PAGES_PER_KIB),
     ),
 )
+
+
+def _share(part: float | None, rest: float | None) -> float | None:
+    """part / (part + rest), None without both or without any event to divide by."""
+    if part is None or rest is None or part + rest <= 0:
+        return None
+    return part / (part + rest)
 
 
 def rates(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
