@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from memmond.sources._lines import SkippedLine, no_fields_error
+from memmond.sources.cgroup import parse_flat
 from memmond.sources.meminfo import KIB
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 
@@ -67,20 +68,11 @@ def parse_node_meminfo(text: str, node: int) -> tuple[dict[str, int], dict[str, 
 
 
 def parse_pairs(text: str, source: str = SOURCE) -> tuple[dict[str, int], tuple[SkippedLine, ...]]:
-    """'name value' lines (numastat, a node's vmstat, zram's and KSM's flat files)."""
-    values: dict[str, int] = {}
-    skipped: list[SkippedLine] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or not (parts[1].isascii() and parts[1].lstrip("-").isdigit()):
-            skipped.append(SkippedLine(lineno, line, "expected 'name value'"))
-            continue
-        values[parts[0]] = int(parts[1])
+    """'name value' lines (numastat, a node's vmstat): the cgroup files' flat format, but empty is an error."""
+    values, skipped = parse_flat(text)
     if not values:
-        raise no_fields_error(source, skipped)
-    return values, tuple(skipped)
+        raise no_fields_error(source, list(skipped))
+    return values, skipped
 
 
 def node_ids(sysfs: ProcFS) -> list[int]:
