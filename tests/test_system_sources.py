@@ -117,7 +117,7 @@ def test_arcstats_rows_and_the_shrinkable_part() -> None:
 
 def test_one_sample_of_everything_names_what_this_kernel_lacks() -> None:
     here = system.sample(ProcFS(CURRENT), ProcFS(HERE))
-    assert {"zram", "arcstats"} <= here.unavailable and not here.errors
+    assert {"zram", "arcstats", "zswap_stats"} <= here.unavailable and not here.errors
     assert len(here.nodes) == 1 and here.thp["enabled"] == "madvise" and here.ksm["run"] == 0
     zfs = system.sample(ProcFS(ZFS), ProcFS(TWO_NODES))
     assert zfs.arc_shrinkable_bytes == 10 * GIB and len(zfs.nodes) == 2 and zfs.zswap["enabled"] == "Y"
@@ -168,6 +168,8 @@ def test_the_daemon_serves_every_subsystem_of_a_rich_host_and_promtool_agrees(tm
         assert metrics["memmond_ksm_saved_bytes"] == 1520435200 and metrics["memmond_ksm_running"] == 1
         assert metrics['memmond_zram_original_bytes{device="zram0"}'] == 13631488
         assert metrics['memmond_zswap_info{compressor="zstd",enabled="Y",zpool=""}'] == 1
+        assert metrics['memmond_zswap_rejects_total{reason="compress_poor"}'] == 4096
+        assert metrics["memmond_zswap_written_back_pages_total"] == 20480
         assert metrics["memmond_zfs_arc_shrinkable_bytes"] == 10 * GIB
         assert metrics["memmond_memory_available_bytes"] == 13 * GIB  # MemAvailable 3 GiB + 10 GiB of ARC
         assert metrics["memmond_meminfo_mem_available_bytes"] == 3 * GIB  # the kernel's, beside it

@@ -141,7 +141,15 @@ def _subsystems(sample: SystemSample, snap: Snapshot, width: int) -> list[Render
         pool, held = snap.mem_field("Zswap"), snap.mem_field("Zswapped")
         if pool and held:
             zswap += f", {fmt.iec(held)} held in {fmt.iec(pool)} ({held / pool:.1f}x)"
-        facts.append(zswap + f" ({sample.zswap.get('compressor', '?')})")
+        zswap += f" ({sample.zswap.get('compressor', '?')})"
+        stats = sample.zswap_stats
+        if stats:
+            rejected = sum(v for k, v in stats.items() if k.startswith("reject_"))
+            written = fmt.group(stats.get("written_back_pages", 0))
+            zswap += f"; written back {written} pages, rejected {fmt.group(rejected)}"
+        elif "zswap_stats" in sample.unavailable:
+            zswap += "; its counters are in debugfs (root, debugfs mounted)"
+        facts.append(zswap)
     for device in sample.zram:
         ratio = device.compression_ratio
         facts.append(

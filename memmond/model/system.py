@@ -17,7 +17,7 @@ from memmond.sources.numa import NodeMemory
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 from memmond.sources.zram import ZramDevice
 
-SOURCES = ("numa", "hugepages", "thp", "ksm", "zram", "zswap", "arcstats")
+SOURCES = ("numa", "hugepages", "thp", "ksm", "zram", "zswap", "zswap_stats", "arcstats")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class SystemSample:
     ksm: dict[str, int] = field(default_factory=dict)
     zram: tuple[ZramDevice, ...] = ()
     zswap: dict[str, str] = field(default_factory=dict)  # parameter -> value
+    zswap_stats: dict[str, int] = field(default_factory=dict)  # debugfs counter -> value (root only)
     arc: dict[str, int] = field(default_factory=dict)  # arcstats row -> value
     errors: dict[str, str] = field(default_factory=dict)  # source -> why it failed this time
     unavailable: frozenset[str] = frozenset()  # sources this kernel does not have
@@ -51,6 +52,7 @@ def sample(procfs: ProcFS, sysfs: ProcFS) -> SystemSample:
         "ksm": lambda: ksm.read(sysfs),
         "zram": lambda: tuple(zram.read(sysfs)),
         "zswap": lambda: zswap.read(sysfs),
+        "zswap_stats": lambda: zswap.read_stats(sysfs),
         "arcstats": lambda: arcstats.read(procfs),
     }
     started = time.monotonic()
@@ -71,6 +73,7 @@ def sample(procfs: ProcFS, sysfs: ProcFS) -> SystemSample:
         ksm=found.get("ksm", {}),
         zram=found.get("zram", ()),
         zswap=found.get("zswap", {}),
+        zswap_stats=found.get("zswap_stats", {}),
         arc=found.get("arcstats", {}),
         errors=errors,
         unavailable=frozenset(unavailable),

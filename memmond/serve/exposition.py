@@ -534,6 +534,23 @@ def _system_specs() -> list[MetricSpec]:
         ),
         MetricSpec("memmond_zswap_max_pool_ratio", "gauge", "zswap's max_pool_percent as a share of memory."),
         MetricSpec(
+            "memmond_zswap_written_back_pages_total",
+            "counter",
+            "Pages zswap wrote back to the swap device to make room (debugfs; root with debugfs mounted).",
+        ),
+        MetricSpec(
+            "memmond_zswap_pool_limit_hits_total",
+            "counter",
+            "Times zswap's pool reached max_pool_percent (debugfs; root with debugfs mounted).",
+        ),
+        MetricSpec(
+            "memmond_zswap_rejects_total",
+            "counter",
+            "Pages zswap refused, by reason (compress_poor, compress_fail, alloc_fail, reclaim_fail, ...; "
+            "debugfs, root with debugfs mounted).",
+            ("reason",),
+        ),
+        MetricSpec(
             "memmond_zswap_compression_ratio",
             "gauge",
             "What zswap holds uncompressed per byte of its pool (meminfo Zswapped / Zswap), while it holds any.",
@@ -991,6 +1008,18 @@ def _system_families(pub: Published) -> Iterator[Family]:
         pool, held = (meminfo.get("Zswap"), meminfo.get("Zswapped")) if meminfo is not None else (None, None)
         if pool and held is not None:
             yield _gauge("memmond_zswap_compression_ratio", held / pool)
+    if sample.zswap_stats:
+        stats = sample.zswap_stats
+        if "written_back_pages" in stats:
+            yield _counter("memmond_zswap_written_back_pages_total", stats["written_back_pages"])
+        if "pool_limit_hit" in stats:
+            yield _counter("memmond_zswap_pool_limit_hits_total", stats["pool_limit_hit"])
+        rejects = _counter("memmond_zswap_rejects_total")
+        for name, value in sorted(stats.items()):
+            if name.startswith("reject_"):
+                rejects.add(value, (("reason", name.removeprefix("reject_")),), "_total")
+        if rejects.samples:
+            yield rejects
     yield from _arc_families(pub, sample)
 
 

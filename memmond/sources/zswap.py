@@ -1,17 +1,20 @@
 """zswap's settings: /sys/module/zswap/parameters/* (enabled, compressor, zpool, max_pool_percent, ...).
 
 Its sizes are in /proc/meminfo (Zswap: compressed pool, Zswapped: what it holds uncompressed, 5.19+);
-its counters live in debugfs, root only, and are not read by the unprivileged daemon.
+its counters live in debugfs (/sys/kernel/debug/zswap/: written back pages, rejects by reason, pool limit
+hits), readable by root with debugfs mounted: read where they are, skipped elsewhere (the unprivileged
+daemon under its unit never sees them; `memmond show` as root does).
 """
 
 from __future__ import annotations
 
 import os
 
-from memmond.sources.procfs import ProcFS, SourceUnavailable
+from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 
 SOURCE = "zswap"
 PARAMETERS = "module/zswap/parameters"
+DEBUGFS = "kernel/debug/zswap"
 
 
 def read(sysfs: ProcFS) -> dict[str, str]:
@@ -31,3 +34,25 @@ def read(sysfs: ProcFS) -> dict[str, str]:
 
 def enabled(parameters: dict[str, str]) -> bool:
     return parameters.get("enabled", "N").upper() in ("Y", "1")
+
+
+def read_stats(sysfs: ProcFS) -> dict[str, int]:
+    """debugfs counters by file name (pool_total_size, stored_pages, written_back_pages, reject_*, ...);
+    SourceUnavailable where debugfs is not mounted or not readable (not root)."""
+    try:
+        names = sorted(os.listdir(sysfs.path(DEBUGFS)))
+    except OSError as exc:
+        raise SourceUnavailable(
+            SOURCE, f"{sysfs.path(DEBUGFS)}: {exc.strerror or exc} (needs root and debugfs)"
+        ) from None
+    values = {}
+    for name in names:
+        try:
+            text = sysfs.read_text(f"{DEBUGFS}/{name}", SOURCE).strip()
+        except SourceError:
+            continue  # a file only root may read among readable ones, or gone
+        if text.isascii() and text.isdigit():
+            values[name] = int(text)
+    if not values:
+        raise SourceUnavailable(SOURCE, f"{sysfs.path(DEBUGFS)} has no counters")
+    return values
