@@ -127,6 +127,11 @@ class CgroupConfig:
     interval_seconds: float | None = None  # None: every sample
 
 
+# Groups of series a host may already get from node_exporter (node_memory_*, node_vmstat_*,
+# node_pressure_memory_*): `exposition.families` switches them off so a fleet does not pay twice.
+FAMILY_GROUPS = ("meminfo", "vmstat", "pressure")
+
+
 @dataclass(frozen=True)
 class SystemConfig:
     """The memory subsystems beyond /proc/meminfo (NUMA, huge pages, THP, KSM, zram, zswap, the ZFS ARC):
@@ -206,6 +211,7 @@ class Config:
     watch_processes: tuple[ProcessWatch, ...] = ()
     http: HttpLimits = field(default_factory=HttpLimits)
     vmstat_exported: str = "default"  # exposition.vmstat: default (an allow-list) or all
+    families_off: frozenset[str] = frozenset()  # exposition.families set to false: groups not exported
     cgroups: CgroupConfig = field(default_factory=CgroupConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     system: SystemConfig = field(default_factory=SystemConfig)
@@ -802,7 +808,14 @@ def parse(text: str, name: str = "<string>") -> Config:
             "events": lambda n, p: _events(w, n, p),
             "system": lambda n, p: _system(w, n, p),
             "exposition": lambda n, p: w.mapping(
-                n, p, {"vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all")))}
+                n,
+                p,
+                {
+                    "vmstat": lambda n2, p2: w.scalar(n2, p2, _one_of(("default", "all"))),
+                    "families": lambda n2, p2: w.mapping(
+                        n2, p2, {family: (lambda n3, p3: w.scalar(n3, p3, _boolean)) for family in FAMILY_GROUPS}
+                    ),
+                },
             ),
         },
     )
@@ -836,6 +849,9 @@ def parse(text: str, name: str = "<string>") -> Config:
         watch_processes=watch.get("processes", ()),
         http=values["http"] if isinstance(values.get("http"), HttpLimits) else HttpLimits(),
         vmstat_exported=(values.get("exposition") or {}).get("vmstat", "default"),
+        families_off=frozenset(
+            name for name, on in ((values.get("exposition") or {}).get("families") or {}).items() if on is False
+        ),
         cgroups=values["cgroups"] if isinstance(values.get("cgroups"), CgroupConfig) else CgroupConfig(),
         events=values["events"] if isinstance(values.get("events"), EventsConfig) else EventsConfig(),
         system=values["system"] if isinstance(values.get("system"), SystemConfig) else SystemConfig(),

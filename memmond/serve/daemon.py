@@ -247,6 +247,7 @@ class Daemon:
                 pressure_level=self.tracker.level,
                 tunables=self.ruleset.tunables,
                 vmstat_all=self.config.vmstat_exported == "all",
+                families_off=self.config.families_off,
                 cgroups=self._cgroups,
                 cgroup_detail=self.config.cgroups.detail,
                 oom_kills=dict(self._oom_kills),

@@ -1143,10 +1143,11 @@ def _cgroup_families(pub: Published) -> Iterator[Family]:
 
 def build_families(pub: Published) -> list[Family]:
     snap = pub.snapshot
+    off = pub.families_off
     families: list[Family] = [
-        *_meminfo_families(snap),
-        *_vmstat_families(snap, pub.vmstat_all),
-        *_pressure_families(snap),
+        *(() if "meminfo" in off else _meminfo_families(snap)),
+        *(() if "vmstat" in off else _vmstat_families(snap, pub.vmstat_all)),
+        *(() if "pressure" in off else _pressure_families(snap)),
     ]
     for name, value in snap.derived().items():
         unit = DERIVED[name].unit
@@ -1238,6 +1239,7 @@ class Published:
     pressure_level: str = "low"
     tunables: dict[str, int] = field(default_factory=dict)
     vmstat_all: bool = False  # exposition.vmstat: all
+    families_off: frozenset[str] = frozenset()  # exposition.families switched off
     cgroups: CgroupSample | None = None
     cgroup_detail: str = "basic"
     oom_kills: dict[tuple[str, str], int] = field(default_factory=dict)  # (cgroup, unit) -> kernel log kills
@@ -1258,10 +1260,21 @@ class Published:
             self._families = build_families(self)
         return self._families
 
-    def render(self, openmetrics: bool, gzip_ok: bool) -> tuple[bytes, str]:
+    def render(self, openmetrics: bool, gzip_ok: bool, names: frozenset[str] | None = None) -> tuple[bytes, str]:
         """The body and content type for a scrape (the HTTP layer negotiates both); built at most once
-        per (format, gzip) per sample."""
+        per (format, gzip) per sample. `names` (the `name[]=` parameters, as prometheus_client takes
+        them) keeps only the samples of those names, rendered apart from the shared caches."""
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        if names is not None:
+            chosen = []
+            for family in self.families():
+                samples = [s for s in family.samples if family.name + s[0] in names]
+                if samples:
+                    part = Family(family.name, family.type, family.help, family.unit)
+                    part.samples = samples
+                    chosen.append(part)
+            body = Encoder(openmetrics).render(chosen)
+            return (gzip_compress(body) if gzip_ok else body), content_type
         key = (content_type, gzip_ok)
         body = self._cache.get(key)
         if body is None:

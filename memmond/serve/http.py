@@ -781,7 +781,7 @@ class HttpServer:
         path, _, query = request.target.partition("?")
         try:
             if path == "/metrics":
-                self._metrics(conn, request)
+                self._metrics(conn, request, query)
             elif path == "/api/v1/trend":
                 self._trend(conn, request, query)
             elif path == "/api/v1/oom":
@@ -814,13 +814,15 @@ class HttpServer:
             if conn.state == HEAD:
                 conn.respond(request, 500, b"500 Internal Server Error\n", TEXT)
 
-    def _metrics(self, conn: _Connection, request: Request) -> None:
+    def _metrics(self, conn: _Connection, request: Request, query: str = "") -> None:
         published = self.latest()
         if published is None:
             conn.respond(request, 503, b"no sample yet\n", TEXT)
             return
         gzip_ok = accepts_gzip(request.header("accept-encoding"))
-        body, content_type = published.render(wants_openmetrics(request.header("accept")), gzip_ok)
+        wanted = urllib.parse.parse_qs(query).get("name[]") if query else None  # prometheus_client's filter
+        names = frozenset(wanted) if wanted else None
+        body, content_type = published.render(wants_openmetrics(request.header("accept")), gzip_ok, names)
         conn.respond(request, 200, body, content_type, {"Content-Encoding": "gzip"} if gzip_ok else {})
 
     def _trend(self, conn: _Connection, request: Request, query: str) -> None:
