@@ -139,3 +139,35 @@ def test_the_wheel_carries_py_typed_and_the_default_config(tmp_path: Path) -> No
     (wheel,) = tmp_path.glob("memmond-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "memmond/py.typed" in names and "memmond/default_config.yaml" in names
+
+
+def test_the_debian_package_holds_what_a_debian_host_needs(tmp_path: Path) -> None:
+    """Built with dpkg-deb from this checkout: Debian's Python packages as dependencies (no compiler on
+    the target), the config a conffile, the unit on /usr/bin/memmond, a man page, completion."""
+    import sys
+
+    built = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "debian" / "build-deb.sh"), str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (deb,) = tmp_path.glob("memmond_*_all.deb")
+    info = subprocess.run(["dpkg-deb", "-I", str(deb)], capture_output=True, text=True, timeout=60).stdout
+    depends = next(line for line in info.splitlines() if line.strip().startswith("Depends:"))
+    for package in ("python3-yaml", "python3-systemd", "python3-bcrypt", "python3-rich"):
+        assert package in depends
+    assert "python3-prometheus-client" not in depends and "gcc" not in depends
+    files = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, timeout=60).stdout
+    for path in (
+        "./usr/bin/memmond", "./etc/memmond/memmond.yaml", "./lib/systemd/system/memmond.service",
+        "./usr/share/man/man1/memmond.1.gz", "./usr/share/bash-completion/completions/memmond",
+        "./usr/lib/python3/dist-packages/memmond/cli/main.py", "./usr/lib/python3/dist-packages/memmond/py.typed",
+    ):  # fmt: skip
+        assert path in files, path
+    unpacked = tmp_path / "unpacked"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(unpacked)], check=True, timeout=60)
+    assert (unpacked / "DEBIAN/conffiles").read_text().split() == ["/etc/memmond/memmond.yaml"]
+    unit = (unpacked / "lib/systemd/system/memmond.service").read_text()
+    assert "ExecStart=/usr/bin/memmond run --config /etc/memmond/memmond.yaml" in unit and "/opt/memmond" not in unit
+    default = unpacked / "usr/lib/python3/dist-packages/memmond/default_config.yaml"
+    assert not default.is_symlink() and default.read_text() == (ROOT / "config" / "memmond.yaml").read_text()

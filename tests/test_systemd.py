@@ -28,8 +28,16 @@ pytestmark = pytest.mark.systemd
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path("/var/cache/memmond-test")
 ROOTFS = CACHE / "bookworm-root"
-# procps: /bin/kill, which the unit's ExecReload uses (minbase leaves it out; every normal install has it)
-PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,procps"
+# procps: /bin/kill, which the unit's ExecReload uses (minbase leaves it out; every normal install has it).
+# The python3-* libraries are the .deb's dependencies: installed here, `apt-get install ./memmond.deb`
+# needs no network inside the container (python3-cffi-backend: debootstrap does not resolve the virtual
+# package python3-bcrypt depends on).
+PACKAGES = ",".join(
+    (
+        "systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "procps",
+        "python3-yaml", "python3-systemd", "python3-bcrypt", "python3-cffi-backend", "python3-rich",
+    )
+)  # fmt: skip
 
 
 def _require() -> None:
@@ -178,6 +186,13 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     shutil.rmtree(source, ignore_errors=True)
     for part in ("packaging", "config", "grafana"):
         shutil.copytree(ROOT / part, source / part)
+    subprocess.run(  # the .deb, built as a packager would
+        ["bash", str(ROOT / "packaging" / "debian" / "build-deb.sh"), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     shutil.copy(ROOT / "README.md", source / "README.md")
     shutil.copytree(wheels, source / "wheels")
     # The cached tree keeps what the last run installed and enabled: remove it before booting, or the old
@@ -197,6 +212,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     box = Container(root)
     try:
         box.boot()
+        box.sh("dpkg --purge memmond >/dev/null 2>&1; true")  # the package a previous run left in the cached tree
         box.sh("/root/memmond-src/packaging/install.sh --wheels /root/memmond-src/wheels", check=True)
         yield box
     finally:
@@ -301,3 +317,43 @@ def test_a_stalled_sampling_loop_is_restarted_by_the_watchdog(container: Contain
         container.sh(
             "rm -rf /etc/systemd/system/memmond.service.d && systemctl daemon-reload && systemctl restart memmond"
         )
+
+
+def test_the_debian_package_installs_runs_keeps_an_edited_config_and_purges(container: Container) -> None:
+    """The .deb on Debian's own Python packages: no compiler, no virtualenv; Type=notify under its unit."""
+    container.sh("/root/memmond-src/packaging/install.sh --uninstall && rm -rf /etc/memmond", check=True)
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y /root/memmond-src/memmond_*_all.deb"
+    container.sh(install, check=True)
+    assert container.sh("dpkg -s memmond | grep -q '^Status: install ok installed'").returncode == 0
+    assert container.sh("command -v gcc cc").returncode != 0  # nothing was compiled
+    state = container.wait(
+        "memmond active from the package",
+        lambda: (
+            (s := container.show("ActiveState", "SubState", "Type", "FragmentPath"))["ActiveState"] == "active" and s
+        ),
+        30,
+    )
+    assert state["Type"] == "notify" and state["FragmentPath"] == "/lib/systemd/system/memmond.service"
+    port = free_port()
+    container.sh(f"sed -i 's/^listen: .*/listen: \"127.0.0.1:{port}\"/' /etc/memmond/memmond.yaml", check=True)
+    container.sh("systemctl restart memmond", check=True)
+
+    def scraped() -> bool:
+        try:
+            return "memmond_build_info" in _metrics(port)
+        except OSError:
+            return False
+
+    container.wait(f"/metrics on 127.0.0.1:{port}", scraped, 20)
+    assert container.sh("man -w memmond || test -s /usr/share/man/man1/memmond.1.gz").returncode == 0
+    assert "check-config" in container.sh("memmond --help").stdout  # /usr/bin/memmond on Debian's python3
+
+    # a reinstall keeps the edited config (a conffile), and the service keeps serving on the edited port
+    container.sh(install.replace("install -y", "install -y --reinstall"), check=True)
+    assert f"127.0.0.1:{port}" in container.sh("cat /etc/memmond/memmond.yaml").stdout
+    container.wait(f"/metrics on 127.0.0.1:{port} after the reinstall", scraped, 20)
+
+    container.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y memmond", check=True)
+    gone = container.sh("ls /usr/bin/memmond /lib/systemd/system/memmond.service /etc/memmond 2>&1; true").stdout
+    assert gone.count("No such file") == 3, gone
+    assert container.show("LoadState")["LoadState"] == "not-found"
