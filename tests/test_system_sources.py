@@ -234,3 +234,15 @@ def test_a_numa_node_nearly_full_while_another_is_free_fires_after_five_minutes(
     assert "nearly full (2.6% available) while another has 91.0%" in fired[-1].summary
     one_node = ruleset.load(Config(), ProcFS(CURRENT), ProcFS(HERE))
     assert "one NUMA node" in one_node.skipped["numa_node_exhausted"]
+
+
+def test_the_daemon_reads_settings_every_few_samples_and_one_node_files_not_at_all(tmp_path: Path) -> None:
+    sysfs = tmp_path / "sys"
+    shutil.copytree(HERE, sysfs)
+    first = system.sample(ProcFS(CURRENT), ProcFS(sysfs), one_node=False)
+    assert first.nodes == () and first.thp["enabled"] == "madvise"  # one node: nothing beyond meminfo
+    (sysfs / "kernel/mm/transparent_hugepage/enabled").write_text("[always] madvise never\n")
+    kept = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=first, settings=False, one_node=False)
+    assert kept.thp["enabled"] == "madvise" and kept.zswap == first.zswap  # the settings of last time
+    fresh = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=kept, settings=True, one_node=False)
+    assert fresh.thp["enabled"] == "always"

@@ -39,14 +39,26 @@ class SystemSample:
         return arcstats.shrinkable_bytes(self.arc) if self.arc else None
 
 
-def sample(procfs: ProcFS, sysfs: ProcFS) -> SystemSample:
+def sample(
+    procfs: ProcFS, sysfs: ProcFS, previous: SystemSample | None = None, settings: bool = True, one_node: bool = True
+) -> SystemSample:
     """One reading of every subsystem. A source that fails is named in `errors` and the others still
-    come: a zram device reset mid-read or an unreadable file costs that source, not the sample."""
+    come: a zram device reset mid-read or an unreadable file costs that source, not the sample.
+
+    The daemon reads the settings (THP modes, zswap parameters) only every few samples (`settings`
+    False: taken from `previous`), and a one-node host's node files not at all (`one_node` False): they
+    repeat /proc/meminfo, and every read is paid for on every host."""
     found: dict[str, Any] = {}
     errors: dict[str, str] = {}
     unavailable: set[str] = set()
+
+    def nodes() -> tuple[NodeMemory, ...]:
+        if not one_node and len(numa.node_ids(sysfs)) < 2:
+            return ()
+        return tuple(numa.read(sysfs))
+
     readers: dict[str, Callable[[], Any]] = {
-        "numa": lambda: tuple(numa.read(sysfs)),
+        "numa": nodes,
         "hugepages": lambda: tuple(hugepages.read(sysfs)),
         "thp": lambda: hugepages.read_thp(sysfs),
         "ksm": lambda: ksm.read(sysfs),
@@ -55,6 +67,13 @@ def sample(procfs: ProcFS, sysfs: ProcFS) -> SystemSample:
         "zswap_stats": lambda: zswap.read_stats(sysfs),
         "arcstats": lambda: arcstats.read(procfs),
     }
+    if not settings and previous is not None:
+        for name, kept in (("thp", previous.thp), ("zswap", previous.zswap)):
+            readers.pop(name)
+            if name in previous.unavailable:
+                unavailable.add(name)
+            else:
+                found[name] = kept
     started = time.monotonic()
     for name, reader in readers.items():
         try:

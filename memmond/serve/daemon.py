@@ -53,6 +53,7 @@ STATUS_EVERY_SECONDS = 1.0
 STALL_AFTER_VARIABLE = "MEMMOND_DEBUG_STALL_AFTER_SAMPLES"
 STALL_LOG_EVERY_SECONDS = 60.0
 OOM_KEPT = 100  # kills /api/v1/oom keeps
+SYSTEM_SETTINGS_EVERY = 20  # THP modes and zswap parameters: read every 20th system sample (5 min at 15 s)
 MAX_OOM_CGROUPS = 100  # cgroups memmond_oom_kills_total keeps apart; more are counted as "other"
 OTHER_CGROUP = "other"
 _SEVERITY_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
@@ -120,6 +121,7 @@ class Daemon:
         self._system: system.SystemSample | None = None
         self._next_system = 0.0
         self._system_errors: dict[str, int] = {}
+        self._system_count = 0
         self.sampler = Sampler(procfs, self.sysfs)
         self.ruleset = rules
         self.engine = Engine(rules.rules, rules.vocabulary)
@@ -347,7 +349,14 @@ class Daemon:
         if now < self._next_system:
             return
         self._next_system = now + settings.interval_seconds
-        self._system = system.sample(self.procfs, self.sysfs)
+        self._system_count += 1
+        self._system = system.sample(
+            self.procfs,
+            self.sysfs,
+            previous=self._system,
+            settings=self._system_count % SYSTEM_SETTINGS_EVERY == 1,
+            one_node=False,
+        )
         for source in self._system.errors:
             self._system_errors[source] = self._system_errors.get(source, 0) + 1
 

@@ -20,9 +20,6 @@ POOLS = "kernel/mm/hugepages"
 THP = "kernel/mm/transparent_hugepage"
 THP_SETTINGS = ("enabled", "defrag", "shmem_enabled")
 _SIZE_DIR = re.compile(r"hugepages-(\d+)kB")
-_FILES = {
-    "total": "nr_hugepages", "free": "free_hugepages", "reserved": "resv_hugepages", "surplus": "surplus_hugepages",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,19 +42,28 @@ def size_of(directory: str) -> int | None:
     return int(found.group(1)) * 1024 if found else None
 
 
+def _count(sysfs: ProcFS, path: str) -> int | None:
+    try:
+        text = sysfs.read_text(path, SOURCE).strip()
+    except SourceUnavailable:
+        return None  # per-node pools have no resv_hugepages; a size removed while read
+    if not (text.isascii() and text.isdigit()):
+        raise SourceError(SOURCE, f"{sysfs.path(path)}: expected a count, got {text[:40]!r}")
+    return int(text)
+
+
 def _pool(sysfs: ProcFS, base: str, size: int, node: int | None) -> HugePagePool | None:
-    values: dict[str, int] = {}
-    for key, name in _FILES.items():
-        try:
-            text = sysfs.read_text(f"{base}/{name}", SOURCE).strip()
-        except SourceUnavailable:
-            continue  # per-node pools have no resv_hugepages
-        if not (text.isascii() and text.isdigit()):
-            raise SourceError(SOURCE, f"{sysfs.path(base)}/{name}: expected a count, got {text[:40]!r}")
-        values[key] = int(text)
-    if "total" not in values or "free" not in values:
+    """One pool; an empty one (no pages, no surplus: the usual case) from two reads instead of four."""
+    total, surplus = _count(sysfs, f"{base}/nr_hugepages"), _count(sysfs, f"{base}/surplus_hugepages")
+    if total is None:
         return None  # the size was removed while read
-    return HugePagePool(size, node, values["total"], values["free"], values.get("reserved"), values.get("surplus", 0))
+    if total == 0 and not surplus:
+        return HugePagePool(size, node, 0, 0, 0 if node is None else None, 0)
+    free = _count(sysfs, f"{base}/free_hugepages")
+    if free is None:
+        return None
+    reserved = _count(sysfs, f"{base}/resv_hugepages") if node is None else None
+    return HugePagePool(size, node, total, free, reserved, surplus or 0)
 
 
 def _pools_under(sysfs: ProcFS, directory: str, node: int | None) -> list[HugePagePool]:
@@ -78,8 +84,9 @@ def read(sysfs: ProcFS) -> list[HugePagePool]:
     if not sysfs.path(POOLS).is_dir():
         raise SourceUnavailable(SOURCE, f"{sysfs.path(POOLS)} does not exist (no hugetlbfs)")
     pools = _pools_under(sysfs, POOLS, None)
-    for node in numa.node_ids(sysfs):
-        pools += _pools_under(sysfs, f"{numa.NODES}/node{node}/hugepages", node)
+    if any(pool.total or pool.surplus for pool in pools):  # per node only where there is a pool to split
+        for node in numa.node_ids(sysfs):
+            pools += _pools_under(sysfs, f"{numa.NODES}/node{node}/hugepages", node)
     return pools
 
 

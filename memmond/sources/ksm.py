@@ -16,12 +16,22 @@ GAUGES = (
 )  # fmt: skip
 
 
+def _number(sysfs: ProcFS, name: str) -> int | None:
+    try:
+        return int(sysfs.read_text(f"{ROOT}/{name}", SOURCE).strip())
+    except (SourceError, ValueError):
+        return None
+
+
 def read(sysfs: ProcFS) -> dict[str, int]:
     """The files this kernel has; SourceUnavailable without KSM (CONFIG_KSM=n)."""
     if not sysfs.path(ROOT).is_dir():
         raise SourceUnavailable(SOURCE, f"{sysfs.path(ROOT)} does not exist (no KSM in this kernel)")
     values = {}
-    for name in (*GAUGES, *COUNTERS):
+    names = (*GAUGES, *COUNTERS)
+    if _number(sysfs, "run") == 0 and _number(sysfs, "pages_sharing") == 0:
+        names = ("run", "pages_sharing")  # off, nothing merged: the rest is zeros (and not exported)
+    for name in names:
         try:
             text = sysfs.read_text(f"{ROOT}/{name}", SOURCE).strip()
         except SourceUnavailable:
