@@ -999,6 +999,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):  # `memmond` alone: the short view
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "show", "--short"])
     handler: Callable[[argparse.Namespace], int] = args.handler
+    # The parser tree (700 KB with every command's help) is done with: `memmond run` would otherwise keep
+    # it for the daemon's whole life, through this frame and args.parser.
+    vars(args).pop("parser", None)
+    del parser
     try:
         return handler(args)
     except CLIError as exc:

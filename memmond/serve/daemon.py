@@ -861,6 +861,7 @@ class Daemon:
             self._housekeeping()
         # Everything made at start (modules, config, compiled rules) lives as long as the process: out of
         # the collector's sight, so its full collections scan only what sampling makes.
+        gc.collect()  # what start-up left unreachable (argparse's cycles, config parsing) goes first
         gc.freeze()
         self._schedule(time.monotonic() + self.config.interval_seconds)
         try:
