@@ -224,6 +224,13 @@ def _metrics(port: int) -> str:
         return response.read().decode()
 
 
+def _scraped(port: int) -> bool:
+    try:
+        return "memmond_build_info" in _metrics(port)
+    except OSError:
+        return False
+
+
 def _metric(port: int, name: str) -> float | None:
     for line in _metrics(port).splitlines():
         if line.startswith(name + " "):
@@ -247,13 +254,7 @@ def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
     assert state["Type"] == "notify" and state["SubState"] == "running"  # active only after READY=1
     assert state["StatusText"].startswith("pressure low; available ")
 
-    def scraped() -> bool:
-        try:
-            return "memmond_build_info" in _metrics(port)
-        except OSError:
-            return False
-
-    container.wait(f"/metrics on 127.0.0.1:{port}", scraped, 15)
+    container.wait(f"/metrics on 127.0.0.1:{port}", lambda: _scraped(port), 15)
     assert _metric(port, "memmond_sample_interval_seconds") == 0.5
     # `memmond` on a login shell's PATH, as the README writes its commands; the short view finds the daemon
     login = container.sh(f"bash -lc 'command -v memmond && memmond show --short --url 127.0.0.1:{port}'", check=True)
@@ -296,7 +297,7 @@ def test_the_unit_runs_memmond_under_systemd(container: Container) -> None:
     assert f'"MEMMOND_EVENT_ID":"{recorded[0]}"' in journal
     container.sh("systemctl restart memmond", check=True)
     container.wait("memmond active again", lambda: container.show("ActiveState")["ActiveState"] == "active", 30)
-    container.wait("/metrics after the restart", scraped, 15)
+    container.wait("/metrics after the restart", lambda: _scraped(port), 15)
     assert set(recorded) <= {e["id"] for e in events()["events"]}
 
 
@@ -338,20 +339,14 @@ def test_the_debian_package_installs_runs_keeps_an_edited_config_and_purges(cont
     container.sh(f"sed -i 's/^listen: .*/listen: \"127.0.0.1:{port}\"/' /etc/memmond/memmond.yaml", check=True)
     container.sh("systemctl restart memmond", check=True)
 
-    def scraped() -> bool:
-        try:
-            return "memmond_build_info" in _metrics(port)
-        except OSError:
-            return False
-
-    container.wait(f"/metrics on 127.0.0.1:{port}", scraped, 20)
+    container.wait(f"/metrics on 127.0.0.1:{port}", lambda: _scraped(port), 20)
     assert container.sh("man -w memmond || test -s /usr/share/man/man1/memmond.1.gz").returncode == 0
     assert "check-config" in container.sh("memmond --help").stdout  # /usr/bin/memmond on Debian's python3
 
     # a reinstall keeps the edited config (a conffile), and the service keeps serving on the edited port
     container.sh(install.replace("install -y", "install -y --reinstall"), check=True)
     assert f"127.0.0.1:{port}" in container.sh("cat /etc/memmond/memmond.yaml").stdout
-    container.wait(f"/metrics on 127.0.0.1:{port} after the reinstall", scraped, 20)
+    container.wait(f"/metrics on 127.0.0.1:{port} after the reinstall", lambda: _scraped(port), 20)
 
     container.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y memmond", check=True)
     gone = container.sh("ls /usr/bin/memmond /lib/systemd/system/memmond.service /etc/memmond 2>&1; true").stdout
