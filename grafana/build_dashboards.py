@@ -25,7 +25,7 @@ ANNOTATIONS = [
         "datasource": DS,
         "enable": True,
         "iconColor": "orange",
-        "expr": 'changes(memmond_events_total{instance=~"$instance"}[2m]) > 0',
+        "expr": 'changes(memmond_events_total{job=~"$job", instance=~"$instance"}[2m]) > 0',
         "step": "60s",
         "titleFormat": "memory event ({{trigger}}) on {{instance}}",
         "textFormat": "curl http://{{instance}}/api/v1/events, or memmond events on the host",
@@ -36,15 +36,16 @@ ANNOTATIONS = [
         "datasource": DS,
         "enable": True,
         "iconColor": "red",
-        "expr": 'increase(memmond_oom_kills_total{instance=~"$instance"}[2m]) > 0',
+        "expr": 'increase(memmond_oom_kills_total{job=~"$job", instance=~"$instance"}[2m]) > 0',
         "step": "60s",
         "titleFormat": "OOM kill in {{cgroup}} on {{instance}}",
         "textFormat": "the victim: curl http://{{instance}}/api/v1/oom",
         "tagKeys": "unit,instance",
     },
 ]
-I = 'instance=~"$instance"'  # noqa: E741 (the label matcher every query carries)
+I = 'job=~"$job", instance=~"$instance"'  # noqa: E741 (the label matchers every query carries)
 C = 'cgroup=~"$cgroup"'  # the cgroup variable, on the Services row's queries
+CGROUP_VALUES = 'label_values(memmond_cgroup_memory_bytes{job=~"$job", instance=~"$instance"}, cgroup)'
 
 # (title, unit, kind, [(legend, expr)], extra panel options)
 Panel = tuple[str, str, str, list[tuple[str, str]], dict[str, Any]]
@@ -251,6 +252,71 @@ OVERVIEW: list[tuple[str, list[Panel]]] = [
             ),
         ],
     ),
+    (
+        "Swap and OOM kills",
+        [
+            (
+                "Swap in use and paging",
+                "bytes",
+                "lines",
+                [
+                    ("swap used", f"memmond_meminfo_swap_total_bytes{{{I}}} - memmond_meminfo_swap_free_bytes{{{I}}}"),
+                    (
+                        "swapped in/s (pages x 4 KiB)",
+                        f"rate(memmond_vmstat_pswpin_total{{{I}}}[$__rate_interval]) * 4096",
+                    ),
+                    (
+                        "swapped out/s (pages x 4 KiB)",
+                        f"rate(memmond_vmstat_pswpout_total{{{I}}}[$__rate_interval]) * 4096",
+                    ),
+                ],
+                {},
+            ),
+            (
+                "OOM kills (the kernel's count)",
+                "short",
+                "bars",
+                [("OOM kills", f"increase(memmond_vmstat_oom_kill_total{{{I}}}[$__rate_interval])")],
+                {},
+            ),
+        ],
+    ),
+    (
+        "memmond itself",
+        [
+            (
+                "Sample duration (p99) and skipped samples",
+                "s",
+                "lines",
+                [
+                    (
+                        "p99 sample",
+                        f"histogram_quantile(0.99, sum by (instance, le) "
+                        f"(rate(memmond_sample_duration_seconds_bucket{{{I}}}[$__rate_interval])))",
+                    ),
+                    ("skipped samples/s", f"rate(memmond_samples_skipped_total{{{I}}}[$__rate_interval])"),
+                ],
+                {},
+            ),
+            (
+                "Sources down and their errors",
+                "short",
+                "lines",
+                [
+                    ("{{source}} down", f"1 - memmond_source_up{{{I}}}"),
+                    ("{{source}} errors/s", f"rate(memmond_source_errors_total{{{I}}}[$__rate_interval])"),
+                ],
+                {},
+            ),
+            (
+                "Series per scrape",
+                "short",
+                "lines",
+                [("series", f"scrape_samples_scraped{{{I}}}")],
+                {},
+            ),
+        ],
+    ),
 ]
 
 
@@ -367,7 +433,7 @@ FEATURE_VARIABLES = {
 
 
 def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
-    query = f'label_values({metric}{{instance=~"$instance"}}, {label})'
+    query = f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, {label})'
     return {
         "name": name,
         "type": "query",
@@ -385,12 +451,18 @@ def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
     }
 
 
+def _legend(legend: str) -> str:
+    """Every series names its host: with several instances selected, "available" alone would be several
+    lines no one can tell apart."""
+    return legend if not legend or "{{instance}}" in legend else "{{instance}} " + legend
+
+
 def _targets(queries: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
         {
             "datasource": DS,
             "expr": expr,
-            "legendFormat": legend,
+            "legendFormat": _legend(legend),
             "refId": chr(ord("A") + index),
             **({"format": "table", "instant": True} if not legend else {}),
         }
@@ -432,8 +504,10 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
             **extra,
         }
     custom: dict[str, Any] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
-    if kind == "stacked":
+    if kind == "stacked":  # one panel a host: stacking several hosts into one pile means nothing
         custom.update({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60})
+        extra = {"repeat": "instance", "repeatDirection": "h", "maxPerRow": 2, **extra}
+        common["title"] = f"{title} on $instance"
     if kind == "bars":
         custom.update({"drawStyle": "bars", "fillOpacity": 80})
     return {
@@ -504,12 +578,29 @@ def dashboard(
                     "options": [],
                 },
                 {
+                    "name": "job",
+                    "label": "Job",
+                    "type": "query",
+                    "datasource": DS,
+                    "query": {"query": "label_values(memmond_build_info, job)", "refId": "job"},
+                    "definition": "label_values(memmond_build_info, job)",
+                    "current": {},
+                    "hide": 0,
+                    "includeAll": True,
+                    "allValue": ".*",
+                    "multi": True,
+                    "refresh": 2,
+                    "sort": 1,
+                    "regex": "",
+                    "options": [],
+                },
+                {
                     "name": "instance",
                     "label": "Instance",
                     "type": "query",
                     "datasource": DS,
-                    "query": {"query": "label_values(memmond_build_info, instance)", "refId": "instance"},
-                    "definition": "label_values(memmond_build_info, instance)",
+                    "query": {"query": 'label_values(memmond_build_info{job=~"$job"}, instance)', "refId": "instance"},
+                    "definition": 'label_values(memmond_build_info{job=~"$job"}, instance)',
                     "current": {},
                     "hide": 0,
                     "includeAll": True,
@@ -525,10 +616,10 @@ def dashboard(
                     "type": "query",
                     "datasource": DS,
                     "query": {
-                        "query": 'label_values(memmond_cgroup_memory_bytes{instance=~"$instance"}, cgroup)',
+                        "query": CGROUP_VALUES,
                         "refId": "cgroup",
                     },
-                    "definition": 'label_values(memmond_cgroup_memory_bytes{instance=~"$instance"}, cgroup)',
+                    "definition": CGROUP_VALUES,
                     "current": {},
                     "hide": 0,
                     "includeAll": True,

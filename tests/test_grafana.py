@@ -42,7 +42,7 @@ def _exprs() -> list[str]:
 
 def substitute(expr: str, instance: str = ".*") -> str:
     """The template variables as Grafana would fill them in (a repeated panel's variable: all values)."""
-    expr = expr.replace("$__rate_interval", "1m").replace("$cgroup", ".*")
+    expr = expr.replace("$__rate_interval", "1m").replace("$cgroup", ".*").replace("$job", ".*")
     for name in build_dashboards.FEATURE_VARIABLES:
         expr = expr.replace(f"${name}", ".*")
     return expr.replace("$instance", instance)
@@ -90,10 +90,18 @@ def test_schema_variables_and_no_hard_coded_datasource() -> None:
     assert board["schemaVersion"] >= 36 and board["uid"] == "memmond-overview"
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
-    assert variables["instance"]["type"] == "query"
+    assert variables["instance"]["type"] == "query" and variables["job"]["type"] == "query"
+    # many hosts: every legend names the host, stacked panels repeat per host instead of piling them up
+    targets = [node for node in _walk(board) if "expr" in node and "legendFormat" in node]
+    assert all("{{instance}}" in t["legendFormat"] for t in targets if t["legendFormat"]), targets
+    stacked = [
+        p for p in _walk(board) if p.get("fieldConfig", {}).get("defaults", {}).get("custom", {}).get("stacking")
+    ]
+    assert stacked and all(p.get("repeat") == "instance" for p in stacked)
+    assert all('job=~"$job"' in node["expr"] for node in targets if "$instance" in node["expr"])
     references = [node["datasource"] for node in _walk(board) if "datasource" in node]
     assert references and all(ref == {"type": "prometheus", "uid": "${datasource}"} for ref in references)
-    titles = {panel["title"] for panel in board["panels"]}
+    titles = {panel["title"].removesuffix(" on $instance") for panel in board["panels"]}
     for wanted in (
         "Memory composition",
         "Available, with its window minimum",
@@ -111,6 +119,10 @@ def test_schema_variables_and_no_hard_coded_datasource() -> None:
         "Share of the memory limit (MemoryMax=)",
         "Memory stall by cgroup (PSI some)",
         "OOM kills by cgroup",
+        "Swap in use and paging",
+        "Sample duration (p99) and skipped samples",
+        "Sources down and their errors",
+        "Series per scrape",
     ):
         assert wanted in titles, wanted
 
