@@ -97,6 +97,13 @@ def main() -> None:
         action="store_true",
         help="memmond without its cgroup walk: exactly the data node_exporter's three collectors serve",
     )
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=1,
+        help="measure CPU over this many consecutive windows of --seconds and print each ratio and their median "
+        "(a single window's ratio moves by several percent between runs)",
+    )
     args = parser.parse_args()
     assert PROMETHEUS, "install the Debian package prometheus"
 
@@ -137,13 +144,20 @@ def main() -> None:
         wait_http(prometheus_port, "/-/ready", timeout=60)
         time.sleep(15)  # warm-up: every target scraped a few times, imports and caches settled
         pids = {"memmond": [p.pid for p, _ in memmonds], "node": [p.pid for p, _ in exporters]}
-        cpu_before = {job: sum(cpu_seconds(pid) for pid in job_pids) for job, job_pids in pids.items()}
+        windows: list[dict[str, float]] = []
         started = time.monotonic()
-        time.sleep(args.seconds)
+        for _ in range(max(1, args.windows)):
+            cpu_before = {job: sum(cpu_seconds(pid) for pid in job_pids) for job, job_pids in pids.items()}
+            window_start = time.monotonic()
+            time.sleep(args.seconds)
+            elapsed = time.monotonic() - window_start
+            windows.append(
+                {job: (sum(cpu_seconds(pid) for pid in pids[job]) - cpu_before[job]) / elapsed for job in pids}
+            )
         wall = time.monotonic() - started
-        cpu = {job: (sum(cpu_seconds(pid) for pid in pids[job]) - cpu_before[job]) / wall for job in pids}
+        cpu = {job: sum(w[job] for w in windows) / len(windows) for job in pids}
         rss = {job: sum(rss_bytes(pid) for pid in job_pids) for job, job_pids in pids.items()}
-        window = f"{int(args.seconds)}s"
+        window = f"{int(args.seconds * len(windows))}s"
         series = query(prometheus_port, "avg by (job) (scrape_samples_scraped)")
         duration = query(
             prometheus_port, f"quantile by (job) (0.5, quantile_over_time(0.5, scrape_duration_seconds[{window}]))"
@@ -165,6 +179,10 @@ def main() -> None:
         row("bytes per scrape, gzip", sizes["memmond"][1], sizes["node"][1], "KB", 1e-3)
         row("scrape duration p50 (Prometheus)", duration["memmond"], duration["node"], "ms", 1e3)
         row(f"CPU, {args.instances} processes summed", cpu["memmond"], cpu["node"], "% core", 100)
+        if len(windows) > 1:
+            ratios = sorted(w["memmond"] / w["node"] for w in windows if w["node"])
+            each = ", ".join(f"{r:.2f}" for r in (w["memmond"] / w["node"] for w in windows if w["node"]))
+            print(f"{'CPU ratio per window':38} {each}; median {ratios[len(ratios) // 2]:.2f}")
         row(f"RSS, {args.instances} processes summed", rss["memmond"], rss["node"], "MB", 1e-6)
         row("RSS per process", rss["memmond"] / args.instances, rss["node"] / args.instances, "MB", 1e-6)
     finally:
