@@ -183,6 +183,8 @@ def main() -> None:
             ratios = sorted(w["memmond"] / w["node"] for w in windows if w["node"])
             each = ", ".join(f"{r:.2f}" for r in (w["memmond"] / w["node"] for w in windows if w["node"]))
             print(f"{'CPU ratio per window':38} {each}; median {ratios[len(ratios) // 2]:.2f}")
+            per = "  ".join(f"{w['memmond'] * 100:.2f}/{w['node'] * 100:.2f}" for w in windows)
+            print(f"{'CPU % core per window (memmond/node)':38} {per}")
         row(f"RSS, {args.instances} processes summed", rss["memmond"], rss["node"], "MB", 1e-6)
         row("RSS per process", rss["memmond"] / args.instances, rss["node"] / args.instances, "MB", 1e-6)
     finally:
