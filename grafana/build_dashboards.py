@@ -432,23 +432,32 @@ FEATURE_VARIABLES = {
 }
 
 
-def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
-    query = f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, {label})'
+def _query_variable(
+    name: str, query: str, label: str | None = None, all_value: str | None = None, hide: int = 0, sort: int = 1
+) -> dict[str, Any]:
+    """A multi-value query variable with an "All" option; `hide` 2 for the hidden feature variables."""
     return {
         "name": name,
+        **({"label": label} if label else {}),
         "type": "query",
         "datasource": DS,
         "query": {"query": query, "refId": name},
         "definition": query,
         "current": {},
-        "hide": 2,
+        "hide": hide,
         "includeAll": True,
+        **({"allValue": all_value} if all_value else {}),
         "multi": True,
         "refresh": 2,
-        "sort": 3,
+        "sort": sort,
         "regex": "",
         "options": [],
     }
+
+
+def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
+    query = f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, {label})'
+    return _query_variable(name, query, hide=2, sort=3)
 
 
 def _legend(legend: str) -> str:
@@ -577,59 +586,9 @@ def dashboard(
                     "regex": "",
                     "options": [],
                 },
-                {
-                    "name": "job",
-                    "label": "Job",
-                    "type": "query",
-                    "datasource": DS,
-                    "query": {"query": "label_values(memmond_build_info, job)", "refId": "job"},
-                    "definition": "label_values(memmond_build_info, job)",
-                    "current": {},
-                    "hide": 0,
-                    "includeAll": True,
-                    "allValue": ".*",
-                    "multi": True,
-                    "refresh": 2,
-                    "sort": 1,
-                    "regex": "",
-                    "options": [],
-                },
-                {
-                    "name": "instance",
-                    "label": "Instance",
-                    "type": "query",
-                    "datasource": DS,
-                    "query": {"query": 'label_values(memmond_build_info{job=~"$job"}, instance)', "refId": "instance"},
-                    "definition": 'label_values(memmond_build_info{job=~"$job"}, instance)',
-                    "current": {},
-                    "hide": 0,
-                    "includeAll": True,
-                    "multi": True,
-                    "refresh": 2,
-                    "sort": 1,
-                    "regex": "",
-                    "options": [],
-                },
-                {
-                    "name": "cgroup",
-                    "label": "Cgroup",
-                    "type": "query",
-                    "datasource": DS,
-                    "query": {
-                        "query": CGROUP_VALUES,
-                        "refId": "cgroup",
-                    },
-                    "definition": CGROUP_VALUES,
-                    "current": {},
-                    "hide": 0,
-                    "includeAll": True,
-                    "allValue": ".*",
-                    "multi": True,
-                    "refresh": 2,
-                    "sort": 1,
-                    "regex": "",
-                    "options": [],
-                },
+                _query_variable("job", "label_values(memmond_build_info, job)", "Job", all_value=".*"),
+                _query_variable("instance", 'label_values(memmond_build_info{job=~"$job"}, instance)', "Instance"),
+                _query_variable("cgroup", CGROUP_VALUES, "Cgroup", all_value=".*"),
                 *(_feature_variable(name, metric, label) for name, (metric, label) in FEATURE_VARIABLES.items()),
             ]
         },
