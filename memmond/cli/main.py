@@ -19,7 +19,7 @@ from memmond import __version__
 from memmond import config as config_mod
 from memmond import format as fmt
 from memmond.cli import report, utilities
-from memmond.model import efficiency, watch
+from memmond.model import efficiency, processes, watch
 from memmond.model.diff import Diff
 from memmond.model.snapshot import Sampler, Snapshot, SnapshotFormatError
 from memmond.rules import ruleset
@@ -54,7 +54,6 @@ def _print_json(doc: object) -> None:
 def cmd_short(args: argparse.Namespace) -> int:
     """`memmond` alone: free -h's answer with pressure, the largest services and processes, firing rules."""
     from memmond.cli import remote, short, term
-    from memmond.model import processes
     from memmond.sources import cgroup
 
     with term.working("reading memory, cgroups and processes"):
@@ -211,7 +210,6 @@ def cmd_proc(args: argparse.Namespace) -> int:
 def cmd_top(args: argparse.Namespace) -> int:
     """Processes by memory; --watch refreshes in place until Ctrl-C."""
     from memmond.cli import term, top
-    from memmond.model import processes
 
     procfs = _procfs(args)
     if args.json:
@@ -850,9 +848,9 @@ def build_parser() -> argparse.ArgumentParser:
         "processes that map it (their sum is what they take), USS is what exiting would free; both need "
         "smaps_rollup, which another user's process does not let a non-root reader open: n/a there, not 0.",
     )
-    top_cmd.add_argument("--sort", choices=("rss", "pss", "uss", "swap"), default="pss", help="order (default pss)")
+    top_cmd.add_argument("--sort", choices=processes.SORTS, default="pss", help="order (default pss)")
     top_cmd.add_argument(
-        "--by", choices=("user", "comm", "unit"), help="one row per user, command, or systemd unit (cgroup)"
+        "--by", choices=processes.GROUPINGS, help="one row per user, command, or systemd unit (cgroup)"
     )
     top_cmd.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="rows to show (20)")
     top_cmd.add_argument("--json", action="store_true", help="machine-readable, values in bytes")

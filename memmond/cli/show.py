@@ -19,7 +19,8 @@ from memmond.cli.short import free_table
 from memmond.model.snapshot import DERIVED, Snapshot
 from memmond.model.system import SystemSample
 from memmond.rules.levels import level_of
-from memmond.sources import pressure
+from memmond.sources import ksm, pressure
+from memmond.sources import zswap as zswap_source
 from memmond.sources.cgroup import CgroupMemory
 
 # /proc/meminfo in groups people look for; a field not listed (a new kernel's) lands in "other".
@@ -51,7 +52,7 @@ def heading(text: str, detail: str = "") -> Text:
     return line
 
 
-def _notes(rows: Sequence[Sequence[str]], width: int) -> Table:
+def _notes(rows: Sequence[Sequence[str]]) -> Table:
     """Rows of short cells and a last column of words that wraps in what is left of the width."""
     grid = Table.grid(padding=(0, 2))
     columns = len(rows[0]) if rows else 1
@@ -132,12 +133,12 @@ def _subsystems(sample: SystemSample, snap: Snapshot, width: int) -> list[Render
         facts.append("THP " + ", ".join(f"{k} {v}" for k, v in sample.thp.items()))
     if sample.ksm:
         if sample.ksm.get("run") == 1:
-            saved = sample.ksm.get("general_profit", sample.ksm.get("pages_sharing", 0) * 4096)
+            saved = ksm.saved_bytes(sample.ksm)
             facts.append(f"KSM running, saves {fmt.iec(saved)} ({fmt.group(sample.ksm.get('pages_sharing', 0))} pages)")
         else:
             facts.append("KSM off")
     if sample.zswap:
-        zswap = f"zswap {'on' if sample.zswap.get('enabled') in ('Y', '1') else 'off'}"
+        zswap = f"zswap {'on' if zswap_source.enabled(sample.zswap) else 'off'}"
         pool, held = snap.mem_field("Zswap"), snap.mem_field("Zswapped")
         if pool and held:
             zswap += f", {fmt.iec(held)} held in {fmt.iec(pool)} ({held / pool:.1f}x)"
@@ -211,13 +212,13 @@ def view(
             rows.append(
                 ["available", "estimated", "estimated: MemFree + Buffers + Cached (kernel has no MemAvailable)"]
             )
-        parts += [Text(""), _notes(rows, width)]
+        parts += [Text(""), _notes(rows)]
         rows = [
             [name, fmt.iec(snap.meminfo[name]), meaning]
             for name, meaning in report.PAGE_CACHE_FIELDS
             if name in snap.meminfo
         ]
-        parts += [heading("Page cache"), _notes(rows, width)]
+        parts += [heading("Page cache"), _notes(rows)]
     else:
         parts.append(title)
 
@@ -250,7 +251,7 @@ def view(
         parts.append(grid)
 
     if tunables:
-        parts += [heading("Tuning", "/proc/sys/vm"), _notes(report.tuning_notes(tunables, snap), width)]
+        parts += [heading("Tuning", "/proc/sys/vm"), _notes(report.tuning_notes(tunables, snap))]
 
     if subsystems is not None:
         parts += _subsystems(subsystems, snap, width)

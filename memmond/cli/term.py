@@ -16,9 +16,8 @@ from contextlib import contextmanager
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from memmond import format as fmt
 
@@ -90,18 +89,6 @@ def table(
         grid.add_section()
         grid.add_row(*totals, style=STYLES["total"])
     return grid
-
-
-def styled(text: str, meaning: str) -> Text:
-    return Text(text, style=STYLES.get(meaning, ""))
-
-
-def render(renderable: RenderableType, width: int = 80) -> str:
-    """Plain text of a view at `width` columns: what the CLI prints into a pipe; tests compare it."""
-    plain = Console(width=width, color_system=None, highlight=False, soft_wrap=False, emoji=False, record=True)
-    with plain.capture() as captured:
-        plain.print(renderable)
-    return captured.get()
 
 
 @contextmanager

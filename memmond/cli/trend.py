@@ -13,8 +13,6 @@ from rich.text import Text
 from memmond import format as fmt
 from memmond.cli import term
 
-DIRECTION_STYLES = {"increasing": "", "decreasing": "", "stable": "dim"}
-
 
 def view(doc: Mapping[str, object]) -> RenderableType:
     series = doc["series"]

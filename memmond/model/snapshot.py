@@ -298,9 +298,9 @@ class Sampler:
             return arcstats.shrinkable_bytes(arcstats.read(self.procfs))
         except SourceUnavailable:
             self._arc = False  # the zfs module was unloaded
+            return None
         except SourceError:
-            pass  # counted by the system sample's arcstats source; the plain value holds meanwhile
-        return None
+            return None  # counted by the system sample's arcstats source; the plain value holds meanwhile
 
     def capture(self) -> Snapshot:
         started = time.monotonic()

@@ -17,8 +17,6 @@ from memmond.sources.numa import NodeMemory
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 from memmond.sources.zram import ZramDevice
 
-SOURCES = ("numa", "hugepages", "thp", "ksm", "zram", "zswap", "zswap_stats", "arcstats")
-
 
 @dataclass(frozen=True)
 class SystemSample:

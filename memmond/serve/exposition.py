@@ -37,7 +37,7 @@ from memmond.serve.textformat import counter as _new_counter
 from memmond.serve.textformat import gauge as _new_gauge
 from memmond.serve.textformat import histogram as _new_histogram
 from memmond.sources import cgroup as cgroup_source
-from memmond.sources import pressure, vmtunables
+from memmond.sources import ksm, pressure, vmtunables
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
 
@@ -933,7 +933,6 @@ NUMASTAT_KINDS = {
     "local_node": "local", "other_node": "other",
 }  # fmt: skip
 KSM_STATES = ("shared", "sharing", "unshared", "volatile")
-PAGE_SIZE_BYTES = 4096  # KSM counts base pages
 
 
 def _system_families(pub: Published) -> Iterator[Family]:
@@ -990,8 +989,7 @@ def _system_families(pub: Published) -> Iterator[Family]:
                 if f"pages_{state}" in sample.ksm:
                     states.add(sample.ksm[f"pages_{state}"], (("state", state),))
             yield states
-            saved = sample.ksm.get("general_profit", sample.ksm.get("pages_sharing", 0) * PAGE_SIZE_BYTES)
-            yield _gauge("memmond_ksm_saved_bytes", saved, unit="bytes")
+            yield _gauge("memmond_ksm_saved_bytes", ksm.saved_bytes(sample.ksm), unit="bytes")
             yield _counter("memmond_ksm_full_scans_total", sample.ksm.get("full_scans", 0))
     yield from _zram_families(sample)
     if sample.zswap:

@@ -6,6 +6,8 @@ pages_sharing is how many pages are saved (mapped pages that point at a shared o
 
 from __future__ import annotations
 
+import mmap
+
 from memmond.sources.procfs import ProcFS, SourceError, SourceUnavailable
 
 SOURCE = "ksm"
@@ -41,3 +43,8 @@ def read(sysfs: ProcFS) -> dict[str, int]:
         except ValueError:
             raise SourceError(SOURCE, f"{sysfs.path(ROOT)}/{name}: expected a number, got {text[:40]!r}") from None
     return values
+
+
+def saved_bytes(values: dict[str, int]) -> int:
+    """What KSM saves: general_profit (net of its metadata, Linux 6.1+), else pages_sharing base pages."""
+    return values.get("general_profit", values.get("pages_sharing", 0) * mmap.PAGESIZE)
