@@ -320,6 +320,11 @@ OVERVIEW: list[tuple[str, list[Panel]]] = [
 ]
 
 
+def _repeat(variable: str) -> dict[str, Any]:
+    """A panel drawn once per value of `variable`, two to a row."""
+    return {"repeat": variable, "repeatDirection": "h", "maxPerRow": 2}
+
+
 # The memory subsystems beyond /proc/meminfo: one collapsed row each, whose panels repeat over a hidden
 # variable listing what the selected hosts have (NUMA nodes, huge page sizes, zram devices, hosts with
 # KSM running, zswap in use or a ZFS ARC). A host without the feature has no value: no empty panel.
@@ -339,7 +344,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                         'field=~"mem_free|file_pages|anon_pages"}',
                     ),
                 ],
-                {"repeat": "numa_node", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("numa_node"),
             ),
             (
                 "Allocations that missed their node",
@@ -363,7 +368,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                 "short",
                 "lines",
                 [("{{instance}} {{state}}", f'memmond_hugepages_pages{{{I}, size=~"$hugepage_size"}}')],
-                {"repeat": "hugepage_size", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("hugepage_size"),
             ),
         ],
     ),
@@ -378,14 +383,14 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                     ("{{instance}} stored", f'memmond_zram_original_bytes{{{I}, device=~"$zram_device"}}'),
                     ("{{instance}} memory used", f'memmond_zram_memory_used_bytes{{{I}, device=~"$zram_device"}}'),
                 ],
-                {"repeat": "zram_device", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("zram_device"),
             ),
             (
                 "zswap compression (stored per byte of pool)",
                 "x",
                 "lines",
                 [("{{instance}}", 'memmond_zswap_compression_ratio{instance=~"$zswap_instance"}')],
-                {"repeat": "zswap_instance", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("zswap_instance"),
             ),
         ],
     ),
@@ -397,7 +402,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                 "bytes",
                 "lines",
                 [("saved", 'memmond_ksm_saved_bytes{instance=~"$ksm_instance"}')],
-                {"repeat": "ksm_instance", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("ksm_instance"),
             ),
         ],
     ),
@@ -415,7 +420,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                     ("available (ARC-aware)", 'memmond_memory_available_bytes{instance=~"$arc_instance"}'),
                     ("MemAvailable", 'memmond_meminfo_mem_available_bytes{instance=~"$arc_instance"}'),
                 ],
-                {"repeat": "arc_instance", "repeatDirection": "h", "maxPerRow": 2},
+                _repeat("arc_instance"),
             ),
         ],
     ),
@@ -515,7 +520,7 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
     custom: dict[str, Any] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
     if kind == "stacked":  # one panel a host: stacking several hosts into one pile means nothing
         custom.update({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60})
-        extra = {"repeat": "instance", "repeatDirection": "h", "maxPerRow": 2, **extra}
+        extra = {**_repeat("instance"), **extra}
         common["title"] = f"{title} on $instance"
     if kind == "bars":
         custom.update({"drawStyle": "bars", "fillOpacity": 80})
