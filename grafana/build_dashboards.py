@@ -1,11 +1,13 @@
-"""Writes grafana/dashboards/*.json from the panel definitions below.
+"""The dashboards' panels, in a few readable lines each instead of 1000 lines of JSON. They become
+mixin/dashboards/*.libsonnet, templates taking the mixin's _config.selector (written __SELECTOR__
+below); the mixin (jsonnet) renders them into grafana/dashboards/*.json. One command does both steps:
 
-    .venv/bin/python grafana/build_dashboards.py
+    mixin/render.sh
 
-The JSON is committed (Grafana and provisioning read it); a test rebuilds it and fails when the
-committed file differs, so the panels are reviewed here, in a few readable lines each, not in 1000
-lines of JSON. Every query uses the $datasource and $instance variables: no datasource UID is
-hard-coded, so the dashboard imports into any Grafana with any Prometheus datasource.
+Both outputs are committed (Grafana provisioning and mixin importers read them); tests fail when either
+differs from what this file and the mixin produce. Every query uses the $datasource variable and the
+selector: no datasource UID is hard-coded, so the dashboards import into any Grafana with any
+Prometheus-compatible datasource.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent / "dashboards"
+OUT = Path(__file__).resolve().parent.parent / "mixin" / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
+# Stands for the mixin's _config.selector (default job="memmond") in every query; the templates in
+# mixin/dashboards/ take it as their argument (see _template).
+SELECTOR = "__SELECTOR__"
+I = f'{SELECTOR}, job=~"$job", instance=~"$instance"'  # noqa: E741 (the label matchers every query carries)
 
 # Marks on every time series panel: memory events (a stall, an OOM kill, a recorded rule) and OOM kills,
 # each linking to where the evidence is (memmond events ID, or /api/v1/events on the host).
@@ -25,7 +31,7 @@ ANNOTATIONS = [
         "datasource": DS,
         "enable": True,
         "iconColor": "orange",
-        "expr": 'changes(memmond_events_total{job=~"$job", instance=~"$instance"}[2m]) > 0',
+        "expr": f"changes(memmond_events_total{{{I}}}[2m]) > 0",
         "step": "60s",
         "titleFormat": "memory event ({{trigger}}) on {{instance}}",
         "textFormat": "curl http://{{instance}}/api/v1/events, or memmond events on the host",
@@ -36,16 +42,15 @@ ANNOTATIONS = [
         "datasource": DS,
         "enable": True,
         "iconColor": "red",
-        "expr": 'increase(memmond_oom_kills_total{job=~"$job", instance=~"$instance"}[2m]) > 0',
+        "expr": f"increase(memmond_oom_kills_total{{{I}}}[2m]) > 0",
         "step": "60s",
         "titleFormat": "OOM kill in {{cgroup}} on {{instance}}",
         "textFormat": "the victim: curl http://{{instance}}/api/v1/oom",
         "tagKeys": "unit,instance",
     },
 ]
-I = 'job=~"$job", instance=~"$instance"'  # noqa: E741 (the label matchers every query carries)
 C = 'cgroup=~"$cgroup"'  # the cgroup variable, on the Services row's queries
-CGROUP_VALUES = 'label_values(memmond_cgroup_memory_bytes{job=~"$job", instance=~"$instance"}, cgroup)'
+CGROUP_VALUES = f"label_values(memmond_cgroup_memory_bytes{{{I}}}, cgroup)"
 
 # (title, unit, kind, [(legend, expr)], extra panel options)
 Panel = tuple[str, str, str, list[tuple[str, str]], dict[str, Any]]
@@ -320,6 +325,115 @@ OVERVIEW: list[tuple[str, list[Panel]]] = [
 ]
 
 
+# The fleet dashboard: every host of the selected jobs at once, to find the few that need a look. No
+# instance variable and no line per host where a fleet has thousands: counts, sums and top-10 tables.
+J = f'{SELECTOR}, job=~"$job"'
+SERVICES = r'unit=~".+\\.(service|scope)"'  # systemd services and scopes; slices are their sums
+FLEET: list[tuple[str, list[Panel]]] = [
+    (
+        "Fleet",
+        [
+            (
+                "Hosts per pressure level",
+                "short",
+                "stacked_total",
+                [("{{level}}", f"count by (level) (memmond_pressure_level{{{J}}} == 1)")],
+                {},
+            ),
+            (
+                "Hosts down or stale",
+                "short",
+                "lines",
+                [
+                    ("down (scrape failed)", f"count(up{{{J}}} == 0) or vector(0)"),
+                    (
+                        "stale (no sample for 60 s)",
+                        f"count(time() - memmond_last_sample_timestamp_seconds{{{J}}} > 60) or vector(0)",
+                    ),
+                ],
+                {},
+            ),
+            (
+                "The 10 hosts with the least memory available",
+                "percentunit",
+                "ranking",
+                [("", f"bottomk(10, memmond_memory_available_ratio{{{J}}})")],
+                {},
+            ),
+            (
+                "Which hosts are down or stale now",
+                "none",
+                "table",
+                [
+                    (
+                        "",
+                        f"up{{{J}}} == 0 or (time() - memmond_last_sample_timestamp_seconds{{{J}}} > 60)",
+                    )
+                ],
+                {},
+            ),
+            (
+                "Available memory: the 10 lowest hosts",
+                "percentunit",
+                "lines",
+                [("{{instance}}", f"bottomk(10, memmond_memory_available_ratio{{{J}}})")],
+                {},
+            ),
+            (
+                "Available memory across the fleet",
+                "percentunit",
+                "lines",
+                [
+                    ("lowest host", f"min(memmond_memory_available_ratio{{{J}}})"),
+                    ("median host", f"quantile(0.5, memmond_memory_available_ratio{{{J}}})"),
+                ],
+                {},
+            ),
+        ],
+    ),
+    (
+        "Services and OOM kills",
+        [
+            (
+                "The 10 services using the most memory (any host)",
+                "bytes",
+                "ranking_desc",
+                [("", f"topk(10, memmond_cgroup_memory_bytes{{{J}, {SERVICES}}})")],
+                {},
+            ),
+            (
+                "Memory per service, summed over hosts (top 10)",
+                "bytes",
+                "lines",
+                [("{{unit}}", f"topk(10, sum by (unit) (memmond_cgroup_memory_bytes{{{J}, {SERVICES}}}))")],
+                {},
+            ),
+            (
+                "OOM kills across the fleet, by host (kernel count)",
+                "short",
+                "bars",
+                [
+                    ("all hosts", f"sum(increase(memmond_vmstat_oom_kill_total{{{J}}}[$__rate_interval]))"),
+                    (
+                        "{{instance}}",
+                        "topk(10, sum by (instance) "
+                        f"(increase(memmond_vmstat_oom_kill_total{{{J}}}[$__rate_interval])) > 0)",
+                    ),
+                ],
+                {},
+            ),
+            (
+                "OOM kills by service (from the kernel log)",
+                "short",
+                "bars",
+                [("{{unit}}", f"sum by (unit) (increase(memmond_oom_kills_total{{{J}}}[$__rate_interval])) > 0")],
+                {},
+            ),
+        ],
+    ),
+]
+
+
 def _repeat(variable: str) -> dict[str, Any]:
     """A panel drawn once per value of `variable`, two to a row."""
     return {"repeat": variable, "repeatDirection": "h", "maxPerRow": 2}
@@ -389,7 +503,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                 "zswap compression (stored per byte of pool)",
                 "x",
                 "lines",
-                [("{{instance}}", 'memmond_zswap_compression_ratio{instance=~"$zswap_instance"}')],
+                [("{{instance}}", 'memmond_zswap_compression_ratio{__SELECTOR__, instance=~"$zswap_instance"}')],
                 _repeat("zswap_instance"),
             ),
         ],
@@ -401,7 +515,7 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                 "Memory KSM saves on $ksm_instance",
                 "bytes",
                 "lines",
-                [("saved", 'memmond_ksm_saved_bytes{instance=~"$ksm_instance"}')],
+                [("saved", 'memmond_ksm_saved_bytes{__SELECTOR__, instance=~"$ksm_instance"}')],
                 _repeat("ksm_instance"),
             ),
         ],
@@ -414,11 +528,14 @@ SUBSYSTEMS: list[tuple[str, list[Panel]]] = [
                 "bytes",
                 "lines",
                 [
-                    ("size", 'memmond_zfs_arc_size_bytes{instance=~"$arc_instance"}'),
-                    ("target", 'memmond_zfs_arc_target_size_bytes{instance=~"$arc_instance"}'),
-                    ("minimum", 'memmond_zfs_arc_min_size_bytes{instance=~"$arc_instance"}'),
-                    ("available (ARC-aware)", 'memmond_memory_available_bytes{instance=~"$arc_instance"}'),
-                    ("MemAvailable", 'memmond_meminfo_mem_available_bytes{instance=~"$arc_instance"}'),
+                    ("size", 'memmond_zfs_arc_size_bytes{__SELECTOR__, instance=~"$arc_instance"}'),
+                    ("target", 'memmond_zfs_arc_target_size_bytes{__SELECTOR__, instance=~"$arc_instance"}'),
+                    ("minimum", 'memmond_zfs_arc_min_size_bytes{__SELECTOR__, instance=~"$arc_instance"}'),
+                    (
+                        "available (ARC-aware)",
+                        'memmond_memory_available_bytes{__SELECTOR__, instance=~"$arc_instance"}',
+                    ),
+                    ("MemAvailable", 'memmond_meminfo_mem_available_bytes{__SELECTOR__, instance=~"$arc_instance"}'),
                 ],
                 _repeat("arc_instance"),
             ),
@@ -461,22 +578,24 @@ def _query_variable(
 
 
 def _feature_variable(name: str, metric: str, label: str) -> dict[str, Any]:
-    query = f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, {label})'
+    query = f"label_values({metric}{{{I}}}, {label})"
     return _query_variable(name, query, hide=2, sort=3)
 
 
-def _legend(legend: str) -> str:
-    """Every series names its host: with several instances selected, "available" alone would be several
-    lines no one can tell apart."""
-    return legend if not legend or "{{instance}}" in legend else "{{instance}} " + legend
+def _legend(legend: str, per_host: bool) -> str:
+    """On the host dashboard every series names its host: with several instances selected, "available"
+    alone would be several lines no one can tell apart. The fleet dashboard's series are fleet-wide."""
+    if not per_host or not legend or "{{instance}}" in legend:
+        return legend
+    return "{{instance}} " + legend
 
 
-def _targets(queries: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _targets(queries: list[tuple[str, str]], per_host: bool) -> list[dict[str, Any]]:
     return [
         {
             "datasource": DS,
             "expr": expr,
-            "legendFormat": _legend(legend),
+            "legendFormat": _legend(legend, per_host),
             "refId": chr(ord("A") + index),
             **({"format": "table", "instant": True} if not legend else {}),
         }
@@ -484,13 +603,13 @@ def _targets(queries: list[tuple[str, str]]) -> list[dict[str, Any]]:
     ]
 
 
-def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
+def _panel(panel_id: int, x: int, y: int, panel: Panel, per_host: bool) -> dict[str, Any]:
     title, unit, kind, queries, extra = panel
     common = {
         "id": panel_id,
         "title": title,
         "datasource": DS,
-        "targets": _targets(queries),
+        "targets": _targets(queries, per_host),
         "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
     }
     if kind == "state":
@@ -507,14 +626,16 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
             "options": {"showValue": "never", "mergeValues": True},
             **extra,
         }
-    if kind == "table":
+    if kind in ("table", "ranking", "ranking_desc"):
+        # a table lists labels; a ranking also shows the value, sorted (ascending: the worst hosts first)
+        hidden = {"Time": True, "__name__": True, **({"Value": True} if kind == "table" else {})}
+        ranking = {"sortBy": [{"displayName": "Value", "desc": kind == "ranking_desc"}]} if kind != "table" else {}
         return {
             **common,
             "type": "table",
-            "fieldConfig": {"defaults": {}, "overrides": []},
-            "transformations": [
-                {"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True}}}
-            ],
+            "fieldConfig": {"defaults": {"unit": unit} if kind != "table" else {}, "overrides": []},
+            "options": {"showHeader": True, **ranking},
+            "transformations": [{"id": "organize", "options": {"excludeByName": hidden}}],
             **extra,
         }
     custom: dict[str, Any] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
@@ -522,6 +643,8 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
         custom.update({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60})
         extra = {**_repeat("instance"), **extra}
         common["title"] = f"{title} on $instance"
+    if kind == "stacked_total":  # parts of a fleet-wide total (hosts per level): stacking is the point
+        custom.update({"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60})
     if kind == "bars":
         custom.update({"drawStyle": "bars", "fillOpacity": 80})
     return {
@@ -536,11 +659,55 @@ def _panel(panel_id: int, x: int, y: int, panel: Panel) -> dict[str, Any]:
     }
 
 
+def _datasource_variable() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+        "options": [],
+    }
+
+
+JOB_VARIABLE = _query_variable("job", f"label_values(memmond_build_info{{{SELECTOR}}}, job)", "Job", all_value=".*")
+HOST_VARIABLES = [
+    _datasource_variable(),
+    JOB_VARIABLE,
+    _query_variable("instance", f'label_values(memmond_build_info{{{SELECTOR}, job=~"$job"}}, instance)', "Instance"),
+    _query_variable("cgroup", CGROUP_VALUES, "Cgroup", all_value=".*"),
+    *(_feature_variable(name, metric, label) for name, (metric, label) in FEATURE_VARIABLES.items()),
+]
+FLEET_ANNOTATIONS = [
+    {
+        "name": "OOM kills",
+        "datasource": DS,
+        "enable": True,
+        "iconColor": "red",
+        "expr": f"sum by (instance, unit) (increase(memmond_oom_kills_total{{{J}}}[2m])) > 0",
+        "step": "60s",
+        "titleFormat": "OOM kill in {{unit}} on {{instance}}",
+        "textFormat": "the victim: curl http://{{instance}}/api/v1/oom",
+        "tagKeys": "unit,instance",
+    },
+]
+# Each dashboard links to the others (the tag): from a fleet table to a host's dashboard and back.
+LINKS = [{"title": "memmond", "type": "dashboards", "tags": ["memmond"], "asDropdown": False, "keepTime": True}]
+
+
 def dashboard(
-    uid: str, title: str, rows: list[tuple[str, list[Panel]]], collapsed_rows: list[tuple[str, list[Panel]]] = ()
+    uid: str,
+    title: str,
+    rows: list[tuple[str, list[Panel]]],
+    collapsed_rows: list[tuple[str, list[Panel]]] = (),
+    per_host: bool = True,
 ) -> dict[str, Any]:
     """Open rows first, then the collapsed ones: a collapsed row carries its panels inside it, as Grafana
-    stores them, and shows them when opened."""
+    stores them, and shows them when opened. `per_host`: the host dashboard (instance and cgroup
+    variables, a legend naming the host); otherwise the fleet's."""
     panels: list[dict[str, Any]] = []
     y = 0
     panel_id = 1
@@ -560,7 +727,7 @@ def dashboard(
         y += 1
         inside = row["panels"] if collapsed else panels
         for index, panel in enumerate(row_panels):
-            inside.append(_panel(panel_id, (index % 2) * 12, y + (index // 2) * 8, panel))
+            inside.append(_panel(panel_id, (index % 2) * 12, y + (index // 2) * 8, panel, per_host))
             panel_id += 1
         if not collapsed:
             y += ((len(row_panels) + 1) // 2) * 8
@@ -576,35 +743,31 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "refresh": "30s",
         "timezone": "",
-        "annotations": {"list": ANNOTATIONS},
-        "links": [],
-        "templating": {
-            "list": [
-                {
-                    "name": "datasource",
-                    "label": "Prometheus",
-                    "type": "datasource",
-                    "query": "prometheus",
-                    "current": {},
-                    "hide": 0,
-                    "refresh": 1,
-                    "regex": "",
-                    "options": [],
-                },
-                _query_variable("job", "label_values(memmond_build_info, job)", "Job", all_value=".*"),
-                _query_variable("instance", 'label_values(memmond_build_info{job=~"$job"}, instance)', "Instance"),
-                _query_variable("cgroup", CGROUP_VALUES, "Cgroup", all_value=".*"),
-                *(_feature_variable(name, metric, label) for name, (metric, label) in FEATURE_VARIABLES.items()),
-            ]
-        },
+        "annotations": {"list": ANNOTATIONS if per_host else FLEET_ANNOTATIONS},
+        "links": LINKS,
+        "templating": {"list": HOST_VARIABLES if per_host else [_datasource_variable(), JOB_VARIABLE]},
         "panels": panels,
     }
 
 
+def _template(board: dict[str, Any]) -> str:
+    """The dashboard as a jsonnet function of the selector. JSON is jsonnet; each string holding the
+    selector becomes a concatenation ("...{" + selector + ", job=...}"), which jsonnet evaluates at C
+    speed and escapes on output (a textual replace in jsonnet 0.18's standard library took 20 s)."""
+    text = json.dumps(board, indent=2).replace(SELECTOR, '" + selector + "')
+    return (
+        "// Generated by grafana/build_dashboards.py (mixin/render.sh): edit the panels there.\n"
+        f"function(selector)\n{text}\n"
+    )
+
+
 def build() -> dict[str, str]:
-    """file name -> JSON text."""
-    overview = dashboard("memmond-overview", "memmond overview", OVERVIEW, SUBSYSTEMS)
-    return {"memmond-overview.json": json.dumps(overview, indent=2) + "\n"}
+    """file name -> the dashboard's template (mixin/dashboards/<uid>.libsonnet)."""
+    boards = [
+        dashboard("memmond-overview", "memmond overview", OVERVIEW, SUBSYSTEMS),
+        dashboard("memmond-fleet", "memmond fleet", FLEET, per_host=False),
+    ]
+    return {f"{board['uid']}.libsonnet": _template(board) for board in boards}
 
 
 if __name__ == "__main__":

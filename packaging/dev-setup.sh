@@ -19,7 +19,7 @@ cd "$repo"
 apt_packages=(libsystemd-dev pkg-config gcc python3-dev python3-venv)
 if [ "$want_test" = 1 ]; then
     apt_packages+=(prometheus prometheus-alertmanager systemd systemd-container systemd-journal-remote debootstrap openssl
-        zsh)
+        zsh jsonnet victoria-metrics)
 fi
 
 missing=()

@@ -83,4 +83,4 @@ def test_only_warning_and_critical_memmond_rules_page_and_not_at_once() -> None:
     (alert,) = [a for a in ALERTS if a["alert"] == "MemmondRuleFiring"]
     assert 'severity=~"warning|critical"' in alert["expr"] and alert["for"] == "1m"
     recorded = [r for r in ALL_RULES if "record" in r]
-    assert [r["expr"] for r in recorded] == ['memmond_rule_active{severity="info"} == 1']
+    assert [r["expr"] for r in recorded] == ['memmond_rule_active{job="memmond", severity="info"} == 1']

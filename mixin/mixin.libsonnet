@@ -1,0 +1,11 @@
+// memmond's monitoring mixin: Prometheus alerts and Grafana dashboards for hosts running memmond.
+//
+//   local memmond = (import 'memmond/mixin.libsonnet') + { _config+:: { selector: 'job="node-memory"' } };
+//   memmond.prometheusAlerts    // a rule file: { groups: [...] }
+//   memmond.grafanaDashboards   // file name -> dashboard
+//
+// mixin/render.sh renders it with the defaults into config/prometheus/memmond-alerts.yml and
+// grafana/dashboards/*.json, the files packages and provisioning use.
+(import 'config.libsonnet') +
+(import 'alerts/alerts.libsonnet') +
+(import 'dashboards/dashboards.libsonnet')
