@@ -13,6 +13,13 @@ local spoken(duration) =
   if std.length(std.findSubstr('m', number) + std.findSubstr('h', number)) > 0 then duration
   else '%s %s%s' % [number, unit, plural];
 
+// "It went up in the last 5 minutes" for a counter the kernel keeps for its whole life (OOM kills since
+// boot, or since the cgroup was made): now above its own minimum over the window. Not increase(): a store
+// whose increase() counts a new series' first value from zero (VictoriaMetrics does) would page for every
+// kill since boot whenever a host joins, memmond restarts or a cgroup is first seen; the minimum over the
+// window is the same on every store.
+local rose(series) = '%s - min_over_time(%s[5m]) > 0' % [series, series];
+
 {
   prometheusAlerts+:: {
     // numbers as a person writes them (0.1, not 0.10000000000000001), the selector checked
@@ -71,7 +78,7 @@ local spoken(duration) =
             c.availableLowFor,
           ),
           alert(
-            'OOMKillDetected', 'increase(memmond_vmstat_oom_kill_total{%(selector)s}[5m]) > 0' % c, 'critical',
+            'OOMKillDetected', rose('memmond_vmstat_oom_kill_total{%(selector)s}' % c), 'critical',
             'The OOM killer killed processes on {{ $labels.instance }}',
             'The kernel OOM killer killed at least one process on {{ $labels.instance }} in the last 5 minutes; journalctl -k shows which.',
           ),
@@ -129,7 +136,12 @@ local spoken(duration) =
           ),
           alert(
             'MemmondCgroupOOMKill',
-            'increase(memmond_oom_kills_total{%(selector)s}[5m]) > 0 or increase(memmond_cgroup_memory_events_total{%(selector)s, event="oom_kill"}[5m]) > 0' % c,
+            // memmond's count from the kernel log starts at memmond's start and a cgroup's series appears
+            // with its first kill (at 1): a series new in the window is a kill, as is one that rose; and
+            // the kernel's own per-cgroup count (memory.events) rising
+            local kills = 'memmond_oom_kills_total{%(selector)s}' % c;
+            local events = 'memmond_cgroup_memory_events_total{%(selector)s, event="oom_kill"}' % c;
+            '(%s) or (%s unless %s offset 5m) or (%s)' % [rose(kills), kills, kills, rose(events)],
             'warning',
             'OOM kill in {{ $labels.cgroup }} on {{ $labels.instance }}',
             'The kernel OOM-killed a process of {{ $labels.cgroup }} (unit {{ $labels.unit }}) on {{ $labels.instance }} in the last 5 minutes. curl {{ $labels.instance }}/api/v1/oom names the victim.',
