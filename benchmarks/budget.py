@@ -37,9 +37,9 @@ NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_e
 PROMETHEUS = shutil.which("prometheus")
 
 
-def start_node_exporter() -> tuple[subprocess.Popen, int]:
+def start_node_exporter(port: int | None = None) -> tuple[subprocess.Popen, int]:
     assert NODE_EXPORTER, "install the Debian package prometheus-node-exporter"
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             NODE_EXPORTER,

@@ -22,6 +22,17 @@ from memmond.sources.cgroup import Selection, Tree, walk
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "cgroup-v2-systemd"
 
 
+def service_tree(root: Path, services: int) -> Path:
+    """The v2 fixture copied to `root` with `services` copies of its nginx.service, each using a different
+    amount of memory (1 MiB, 2 MiB, ...): a host running that many services."""
+    shutil.copytree(FIXTURE, root)
+    for index in range(services):
+        target = root / "system.slice" / f"svc-{index:04d}.service"
+        shutil.copytree(FIXTURE / "system.slice" / "nginx.service", target, ignore=shutil.ignore_patterns("workers"))
+        (target / "memory.current").write_text(f"{(index + 1) << 20}\n")
+    return root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=500)
@@ -29,14 +40,7 @@ def main() -> None:
     parser.add_argument("--max-cgroups", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        root = Path(directory) / "cg"
-        shutil.copytree(FIXTURE, root)
-        for index in range(args.services):
-            target = root / "system.slice" / f"svc-{index:04d}.service"
-            shutil.copytree(
-                FIXTURE / "system.slice" / "nginx.service", target, ignore=shutil.ignore_patterns("workers")
-            )
-            (target / "memory.current").write_text(f"{(index + 1) << 20}\n")
+        root = service_tree(Path(directory) / "cg", args.services)
         tree = Tree.from_roots([root])
         assert tree is not None
         selection = Selection()

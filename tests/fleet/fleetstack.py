@@ -36,12 +36,21 @@ def missing_programs() -> list[str]:
     return [name for name, path in wanted.items() if not path]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
+    """A loopback port nobody listens on, and not one handed out before: the kernel may offer a released
+    port again before the process it went to has bound it (seen with 200 hosts started at once)."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def http_get(url: str, timeout: float = 5) -> bytes:
@@ -142,7 +151,8 @@ class Stack:
         wait("VictoriaMetrics healthy", lambda: http_get(f"{self.store_url}/health") == b"OK", 30,
              [self.procs["victoria-metrics"]])  # fmt: skip
 
-    def start_agent(self) -> None:
+    def start_agent(self, extra_jobs: dict[str, list[str]] | None = None) -> None:
+        """Scrapes the hosts as job memmond, and `extra_jobs` (name -> targets) beside them."""
         assert PROMETHEUS
         config = {
             "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval},
@@ -151,7 +161,11 @@ class Stack:
                     "job_name": "memmond",
                     # one static config per target: its own host label, as file_sd or a CMDB would give
                     "static_configs": [{"targets": [h.target], "labels": {"host": h.label}} for h in self.hosts],
-                }
+                },
+                *(
+                    {"job_name": job, "static_configs": [{"targets": targets}]}
+                    for job, targets in (extra_jobs or {}).items()
+                ),
             ],
             "remote_write": [
                 {
@@ -217,7 +231,10 @@ class Stack:
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
-        doc = json.loads(http_get(f"{self.store_url}/api/v1/query?" + urllib.parse.urlencode(params), timeout=30))
+        try:
+            doc = json.loads(http_get(f"{self.store_url}/api/v1/query?" + urllib.parse.urlencode(params), timeout=30))
+        except urllib.error.HTTPError as exc:  # the store's explanation, not just "422"
+            raise AssertionError(f"{expr}: {exc.code} {exc.read().decode(errors='replace')}") from None
         assert doc["status"] == "success", doc
         return doc["data"]["result"]
 
