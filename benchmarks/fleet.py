@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "fleet"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from budget import body_sizes, start_node_exporter  # noqa: E402
 from cgroups import service_tree  # noqa: E402

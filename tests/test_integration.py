@@ -9,16 +9,16 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import RunningDaemon, free_port
+from fleetstack import wait
 from test_grafana import OOM_RECORD, RICH_HOST, _exprs, one_oom_kill, service_args, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,23 +29,6 @@ ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertman
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, procs: list[subprocess.Popen]) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        for proc in procs:
-            assert proc.poll() is None, f"{proc.args[0]} exited with {proc.returncode} while waiting for {what}"
-        try:
-            last = check()
-        except OSError as exc:  # not listening yet
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last answer: {last!r}")
 
 
 def _short_for(tmp_path: Path) -> Path:
@@ -162,9 +145,9 @@ def _query(base: str, expr: str) -> list[dict[str, Any]]:
 
 def test_prometheus_scrapes_memmond_and_every_dashboard_query_has_data(stack: dict[str, Any]) -> None:
     prom, procs = stack["prometheus"], stack["procs"]
-    _wait("up{job=memmond} == 1", lambda: _query(prom, 'up{job="memmond"} == 1'), 30, procs)
+    wait("up{job=memmond} == 1", lambda: _query(prom, 'up{job="memmond"} == 1'), 30, procs)
     # rate() over 1m and the efficiency gauges need a few scrapes behind them
-    _wait("a few scrapes", lambda: _query(prom, "count_over_time(memmond_samples_total[1m]) >= 4"), 30, procs)
+    wait("a few scrapes", lambda: _query(prom, "count_over_time(memmond_samples_total[1m]) >= 4"), 30, procs)
     # a second OOM kill while Prometheus watches, for the OOM annotation (the first came before any scrape)
     writer = os.open(stack["kmsg"], os.O_WRONLY | os.O_NONBLOCK)
     try:
@@ -173,7 +156,7 @@ def test_prometheus_scrapes_memmond_and_every_dashboard_query_has_data(stack: di
         os.close(writer)
     for expr in _exprs():
         query = substitute(expr)
-        result = _wait(f"data for {query}", lambda q=query: _query(prom, q), 20, procs)
+        result = wait(f"data for {query}", lambda q=query: _query(prom, q), 20, procs)
         assert result, query
 
 
@@ -190,7 +173,7 @@ def test_a_memmond_rule_reaches_alertmanager_as_memmond_rule_firing(stack: dict[
             and a["state"] == "firing"
         ]
 
-    (alert,) = _wait("MemmondRuleFiring firing in Prometheus", firing_in_prometheus, 30, procs)
+    (alert,) = wait("MemmondRuleFiring firing in Prometheus", firing_in_prometheus, 30, procs)
     assert alert["labels"]["severity"] == "warning" and alert["labels"]["team"] == "infra"
     assert alert["annotations"]["summary"].startswith("memmond rule always firing on 127.0.0.1:")
 
@@ -201,7 +184,7 @@ def test_a_memmond_rule_reaches_alertmanager_as_memmond_rule_firing(stack: dict[
             if a["labels"].get("alertname") == "MemmondRuleFiring" and a["labels"].get("rule") == "always"
         ]
 
-    (received,) = _wait("MemmondRuleFiring in Alertmanager", in_alertmanager, 30, procs)
+    (received,) = wait("MemmondRuleFiring in Alertmanager", in_alertmanager, 30, procs)
     assert received["status"]["state"] == "active"
     assert received["labels"]["forwarded_by"] == "memmond"
     assert received["annotations"]["runbook_url"].endswith("#runbook-memmondrulefiring")

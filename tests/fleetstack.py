@@ -2,7 +2,8 @@
 agent mode (scrape, remote_write) → VictoriaMetrics (single node: the remote-write protocol its cluster
 version, Mimir and Thanos take) ← vmalert (the alert rules, evaluated centrally) → Alertmanager.
 
-Used by tests/fleet/test_fleet.py and benchmarks/fleet.py; every process is stopped by `close()`.
+Used by tests/fleet/test_fleet.py and benchmarks/fleet.py (`wait` by the other tests with real peers too);
+every process is stopped by `close()`.
 """
 
 from __future__ import annotations
