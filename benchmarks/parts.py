@@ -3,8 +3,9 @@ same window so that they share the machine's noise.
 
     .venv/bin/python benchmarks/parts.py [--per-group 8] [--seconds 60]
 
-Every group runs --per-group daemons of one config (no scrapes: sampling alone); the figure is on-CPU
-time per daemon per second (schedstat). A part's cost is its group's difference from the baseline:
+Every group runs --per-group daemons of one config, not scraped (sampling alone) but for one group of
+baseline daemons scraped every 5 s as Prometheus scrapes (a new sample each time, OpenMetrics, gzip);
+the figure is on-CPU time per daemon per second (schedstat). A part's cost is its group's difference from the baseline:
 the "same data" config (no cgroup walk: the data node_exporter's meminfo, vmstat and pressure collectors
 serve), which benchmarks/budget.py compares with node_exporter.
 """
@@ -33,6 +34,24 @@ GROUPS = {
     + "events: {psi_triggers: [], record: false}\nbuiltin_rules: {enabled: false}\nsystem: {enabled: false}\n",
     "default (with this host's cgroups)": "",
 }
+SCRAPED = "same data, scraped every 5 s"
+GROUPS[SCRAPED] = BASE
+
+
+def scrape_every(ports: list[int], seconds: float, stop_at: float) -> None:
+    """What Prometheus asks of each target, every `seconds`, until `stop_at` (monotonic)."""
+    import http.client
+
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+    next_at = time.monotonic()
+    while next_at < stop_at:
+        for port in ports:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/metrics", headers=headers)
+            conn.getresponse().read()
+            conn.close()
+        next_at += seconds
+        time.sleep(max(0.0, next_at - time.monotonic()))
 
 
 def main() -> None:
@@ -56,6 +75,14 @@ def main() -> None:
         for members in groups.values():
             for _, port in members:
                 wait_http(port, "/-/ready", 60)
+        import threading
+
+        scraper = threading.Thread(
+            target=scrape_every,
+            args=([port for _, port in groups[SCRAPED]], 5.0, time.monotonic() + 20 + args.seconds + 5),
+            daemon=True,
+        )
+        scraper.start()
         time.sleep(20)  # start-up's work done, caches of the first samples gone
         before = {name: sum(cpu_seconds(p.pid) for p, _ in members) for name, members in groups.items()}
         started = time.monotonic()
@@ -76,6 +103,8 @@ def main() -> None:
     five = per_daemon["sampling every 5 s"]
     per_sample = (baseline - five) / 0.8
     print(f"\none sample, cold (from the 1 s and 5 s groups): {per_sample * 1e3:.3f} ms")
+    per_scrape = (per_daemon[SCRAPED] - baseline) * 5
+    print(f"one scrape, cold (from the scraped group): {per_scrape * 1e3:.3f} ms")
 
 
 if __name__ == "__main__":
