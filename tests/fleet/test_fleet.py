@@ -173,7 +173,11 @@ def test_every_fleet_dashboard_query_has_data_while_a_host_flaps(fleet: dict) ->
         assert [r["metric"]["host"] for r in down] == [FLAPPING]
         levels = {r["metric"]["level"]: int(float(r["value"][1])) for r in stack.query(
             substitute('count by (level) (memmond_pressure_level{job="memmond", job=~"$job"} == 1)'))}  # fmt: skip
-        assert levels.get("high") == 1 and sum(levels.values()) == HOSTS - 1, levels
+        # every host that answers is counted once, at its level (the real hosts' level depends on this
+        # machine's moment, so only the pressure fixture host's is known)
+        assert sum(levels.values()) == HOSTS - 1 and levels.get("high", 0) >= 1, levels
+        (pressured,) = stack.query('memmond_pressure_level{host="host-pressure"} == 1')
+        assert pressured["metric"]["level"] == "high"
     finally:
         flapping.start()
     wait(f"{FLAPPING} back", lambda: flapping.ready() and stack.query(f'up{{host="{FLAPPING}"}} == 1'), 30)
