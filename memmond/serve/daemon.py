@@ -188,6 +188,8 @@ class Daemon:
                 snap.monotonic,
                 lambda t: None if t.config.cgroup is not None else _stall_total(pressure.line(t.spec.kind)),
             )
+        if self._newest is not None:
+            self._newest.forget_derived()  # 0.8 MB over a full history; all but the newest rarely read
         self.history.append(snap)
         self.extremes.add(snap)
         self.stats.observe(snap)
