@@ -72,7 +72,7 @@ def test_the_mixin_object_has_what_every_mixin_has() -> None:
         [_jsonnet(), "-J", str(MIXIN), "-e", "std.objectFieldsAll(import 'mixin.libsonnet')"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
-    assert set(json.loads(fields)) >= {"_config", "prometheusAlerts", "grafanaDashboards"}
+    assert set(json.loads(fields)) >= {"_config", "prometheusAlerts", "prometheusRules", "grafanaDashboards"}
 
 
 def test_the_selector_reaches_every_alert_and_dashboard_query(tmp_path: Path) -> None:

@@ -156,6 +156,13 @@ local rose(series) = '%s - min_over_time(%s[5m]) > 0' % [series, series];
           ),
         ],
       },
+    ],
+  },
+
+  // Recording rules, apart from the alerts as in every mixin (kube-prometheus loads both)
+  prometheusRules+:: {
+    local c = { selector: selector.check($._config.selector) },
+    groups+: [
       {
         name: 'memmond-recording',
         rules: [
