@@ -38,8 +38,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     rich_config.write_text("interval: 1s\nsystem: {interval: 1s}\nbuiltin_rules: {enabled: false}\n")
     common = ("--config", str(config), "--journal", "none")
     with one_oom_kill(workdir) as kmsg:
-        # host-00 twice: two machines a CMDB gave the same name
-        hosts = [(f"host-{max(i, 1) - 1 if i < 2 else i:02d}", common) for i in range(REAL_HOSTS)]
+        # the first two both "host-00": two machines a CMDB gave the same name
+        hosts = [("host-00" if i < 2 else f"host-{i:02d}", common) for i in range(REAL_HOSTS)]
         hosts.append(
             ("host-rich", (*RICH_HOST, "--config", str(rich_config), *service_args(kmsg), "--journal", "none"))
         )
