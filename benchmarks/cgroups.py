@@ -11,26 +11,19 @@ for the largest max_cgroups. For comparison the script also times the full read 
 from __future__ import annotations
 
 import argparse
-import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from cgroup_trees import many_services
 
 from memmond.model.cgroups import sample
 from memmond.sources.cgroup import Selection, Tree, walk
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "cgroup-v2-systemd"
-
-
-def service_tree(root: Path, services: int) -> Path:
-    """The v2 fixture copied to `root` with `services` copies of its nginx.service, each using a different
-    amount of memory (1 MiB, 2 MiB, ...): a host running that many services."""
-    shutil.copytree(FIXTURE, root)
-    for index in range(services):
-        target = root / "system.slice" / f"svc-{index:04d}.service"
-        shutil.copytree(FIXTURE / "system.slice" / "nginx.service", target, ignore=shutil.ignore_patterns("workers"))
-        (target / "memory.current").write_text(f"{(index + 1) << 20}\n")
-    return root
 
 
 def main() -> None:
@@ -40,7 +33,7 @@ def main() -> None:
     parser.add_argument("--max-cgroups", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        root = service_tree(Path(directory) / "cg", args.services)
+        root = many_services(Path(directory) / "cg", args.services)
         tree = Tree.from_roots([root])
         assert tree is not None
         selection = Selection()

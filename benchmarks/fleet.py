@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from budget import body_sizes, start_node_exporter  # noqa: E402
-from cgroups import service_tree  # noqa: E402
+from cgroup_trees import many_services  # noqa: E402
 from fleetstack import Host, Stack, free_port, missing_programs, wait  # noqa: E402
 from overhead import cpu_seconds, rss_bytes  # noqa: E402
 
@@ -74,7 +74,7 @@ def main() -> None:
             list(stack.procs.values()),
         )
         # one more memmond, outside the fleet, on a host with 50 services: the series budget with cgroups
-        services = service_tree(workdir / "cgroupfs", 50)
+        services = many_services(workdir / "cgroupfs", 50)
         busy = Host("host-50-services", ("--config", str(config), "--cgroupfs", str(services), "--journal", "none"),
                     workdir)  # fmt: skip
         busy.start()

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cgroup_trees import many_services
 from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
@@ -220,14 +221,7 @@ def test_mount_parser_takes_any_text(text: str) -> None:
 
 
 def _many_services(tmp_path: Path, count: int) -> Path:
-    """The v2 fixture with `count` more services in system.slice, each a copy of nginx.service."""
-    root = tmp_path / "many"
-    shutil.copytree(V2, root)
-    for index in range(count):
-        target = root / "system.slice" / f"svc-{index:03d}.service"
-        shutil.copytree(V2 / "system.slice" / "nginx.service", target, ignore=shutil.ignore_patterns("workers"))
-        (target / "memory.current").write_text(f"{(index + 1) * MiB}\n")
-    return root
+    return many_services(tmp_path / "many", count)
 
 
 def _series_per_cgroup(metrics: dict[str, float]) -> dict[str, int]:
