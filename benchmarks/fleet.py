@@ -29,15 +29,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from budget import body_sizes, start_node_exporter  # noqa: E402
 from cgroup_trees import many_services  # noqa: E402
-from fleetstack import Host, Stack, free_port, missing_programs, wait  # noqa: E402
+from fleetstack import Host, Stack, free_port, http_get, missing_programs, wait  # noqa: E402
 from overhead import cpu_seconds, rss_bytes  # noqa: E402
 
 MB = 1e6
 
 
 def series_on(host: Host) -> int:
-    from fleetstack import http_get
-
     text = http_get(f"http://{host.target}/metrics").decode()
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fleetstack import free_port  # the one port picker: never the same port twice in a run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CURRENT = FIXTURES / "linux-6.18-x86_64"
@@ -53,15 +54,6 @@ def evict(path: Path) -> None:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the daemon binds it a moment later)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RunningDaemon:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_grafana import _walk
 
 ROOT = Path(__file__).resolve().parent.parent
 MIXIN = ROOT / "mixin"
@@ -51,13 +52,14 @@ def _rules(result: subprocess.CompletedProcess[str]) -> list[dict]:
 
 
 def _dashboard_exprs(out: Path) -> list[str]:
-    def walk(node: object) -> list[str]:
-        if isinstance(node, dict):
-            found = [v for k, v in node.items() if k in ("expr", "definition") and isinstance(v, str)]
-            return found + [e for v in node.values() for e in walk(v)]
-        return [e for v in node for e in walk(v)] if isinstance(node, list) else []
-
-    return [e for path in sorted(out.glob("grafana/dashboards/*.json")) for e in walk(json.loads(path.read_text()))]
+    """Every panel's, annotation's and variable's query of the rendered dashboards."""
+    return [
+        node[key]
+        for path in sorted(out.glob("grafana/dashboards/*.json"))
+        for node in _walk(json.loads(path.read_text()))
+        for key in ("expr", "definition")
+        if isinstance(node.get(key), str)
+    ]
 
 
 def test_the_committed_files_are_what_the_mixin_renders(tmp_path: Path) -> None:
