@@ -152,6 +152,37 @@ def test_unsafe_or_wrong_expressions_are_rejected_at_load_time(text: str, messag
     assert message in str(err.value)
 
 
+def test_an_expression_nested_deeper_than_python_compiles_is_an_error_not_a_crash() -> None:
+    # 250 unary minuses parse (no parentheses in the text), but the function generated from them would
+    # nest 250 pairs of parentheses: more than Python's compiler takes (200).
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        compile_expression("-" * 250 + "mem_total < 0", VOCAB)
+    assert ev("-" * 100 + "mem_total > 0", [snap(0)]) == 1.0  # an even count: + again
+
+
+def test_the_generated_function_runs_without_builtins_and_holds_no_user_text() -> None:
+    expression = compile_expression("mem_available < 10% * mem_total and not dirty > 1GiB", VOCAB)
+    code = expression.evaluate.__code__
+    assert expression.evaluate.__globals__["__builtins__"] == {}
+    assert not {"mem_available", "mem_total", "dirty"} & set(code.co_names + code.co_varnames)
+    assert expression.evaluate(EvalContext([snap(0, available=1 * GIB)], 1.0)) == 1.0
+
+
+def test_the_value_an_event_reports_is_the_first_comparison_evaluated() -> None:
+    history = [snap(0, available=1 * GIB, dirty=3 * GIB)]
+    for text, reported in [
+        ("mem_available < 2GiB", 1 * GIB),
+        ("mem_available < 2GiB and dirty > 1GiB", 1 * GIB),
+        ("mem_available > 2GiB or dirty > 1GiB", 1 * GIB),  # the first comparison, though it was false
+        ("not dirty < 1GiB", 3 * GIB),
+        ("mem_available < (dirty < 1GiB) + 2GiB", 1 * GIB),  # the outer left operand comes first
+        ("1GiB / (dirty > 1GiB) > 0", 3 * GIB),  # a denominator is evaluated before its numerator
+    ]:
+        ctx = EvalContext(history, 1.0)
+        compile_expression(text, VOCAB).evaluate(ctx)
+        assert ctx.first_compare_value == reported, text
+
+
 def test_error_columns_point_into_the_text_as_written() -> None:
     with pytest.raises(ExpressionError) as err:
         compile_expression("dirty > 512MiB and rate(pgmajfault, 0s) > 1", VOCAB)

@@ -101,6 +101,11 @@ class Engine:
         self._cgroups_seen: float | None = None
         self._wanted, self._wanted_cgroup = self._window_series()
         self._slopes = self._slope_series()
+        self._machine_wide = self._machine_wide_rules()
+
+    def _machine_wide_rules(self) -> list[tuple[Rule, RuleState]]:
+        """The rules evaluated every sample, with their states: looked up once per reload, not per sample."""
+        return [(rule, self.states[rule.name]) for rule in self.rules if not rule.per_cgroup]
 
     def _slope_series(self) -> frozenset[Series]:
         """The series some deriv() reads: only their windows keep prefix sums."""
@@ -167,6 +172,7 @@ class Engine:
         self.vocabulary = vocabulary
         self._wanted, self._wanted_cgroup = self._window_series()
         self._slopes = self._slope_series()
+        self._machine_wide = self._machine_wide_rules()
         self._windows = {series: rolling for series, rolling in self._windows.items() if series in self._wanted}
         self._cgroup_windows = {}
         self._cgroups_seen = None
@@ -186,11 +192,9 @@ class Engine:
         ctx = EvalContext(history, interval_seconds, self._windows)
         now = ctx.now.monotonic
         transitions: list[Transition] = []
-        for rule in self.rules:
-            if rule.per_cgroup:
-                continue
-            state = self.states[rule.name]
-            new_state = self._advance(rule, state, ctx, now)
+        advance = self._advance
+        for rule, state in self._machine_wide:
+            new_state = advance(rule, state, ctx, now)
             if new_state is not None and new_state != INACTIVE:  # pending -> inactive is not an event
                 summary = self._transition_summary(rule, ctx, state, new_state)
                 transitions.append(Transition(rule, new_state, state.value, summary, ctx.now))
@@ -201,7 +205,12 @@ class Engine:
 
     def _advance(self, rule: Rule, state: RuleState, ctx: EvalContext, now: float) -> str | None:
         """One step of one state machine; returns the new state (or "resolved"), None when it stays."""
-        holds, value = _holds(rule.expr, ctx)
+        ctx.first_compare_value = None  # _holds() inlined: every rule, every second
+        try:
+            holds: bool | None = bool(rule.expr.evaluate(ctx))
+        except NoData:
+            holds = None
+        value = ctx.first_compare_value
         state.nodata = holds is None
         if value is not None:
             state.value = value

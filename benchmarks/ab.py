@@ -1,0 +1,136 @@
+"""Two versions of memmond side by side, in the same windows: did a change make the daemon cheaper?
+
+    .venv/bin/python benchmarks/ab.py [--base HEAD] [--per-group 20] [--seconds 60] [--windows 5]
+
+Runs --per-group daemons of the --base revision (exported with `git archive`) and as many of the working
+tree, interleaved, with the same config (--config-text; default: the same data node_exporter's meminfo,
+vmstat and pressure collectors serve), and as many node_exporter 1.5 for reference, all scraped by one
+real Prometheus every --scrape-interval. Prints on-CPU time (schedstat) per daemon per second for each
+group and window, and the ratios. Why this and not two runs of budget.py: one run's figure moves by
+±8 % with the machine's load; groups that share every window share that noise, so a 5 % gain shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import free_port, stop, wait_http
+from budget import PROMETHEUS, start_node_exporter
+from overhead import cpu_seconds
+
+REPO = Path(__file__).resolve().parent.parent
+SAME_DATA = "cgroups: {enabled: false}\n"
+
+
+def export_revision(revision: str) -> Path:
+    """The revision's memmond package in a directory of its own (nothing of the working tree leaks in)."""
+    where = Path(tempfile.mkdtemp(prefix="memmond-ab-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "memmond"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    return where
+
+
+def start_daemon(source: Path, config: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM")}
+    env["PYTHONPATH"] = str(source)
+    argv = [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config),
+            "--journal", "none", "--log-target", "stderr"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=source)
+    return proc, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="HEAD", help="the git revision to compare the working tree with")
+    parser.add_argument("--per-group", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--warm-up", type=float, default=30.0)
+    parser.add_argument("--scrape-interval", default="5s")
+    parser.add_argument("--config-text", default=SAME_DATA, help="the YAML config both groups run with")
+    args = parser.parse_args()
+    assert PROMETHEUS, "install the Debian package prometheus"
+
+    workdir = Path(tempfile.mkdtemp(prefix="memmond-ab-run-"))
+    config = workdir / "memmond.yaml"
+    config.write_text(args.config_text)
+    change = Path(tempfile.mkdtemp(prefix="memmond-ab-change-"))
+    shutil.copytree(REPO / "memmond", change / "memmond")  # a copy: editing on while it runs changes nothing
+    sources = {"base": export_revision(args.base), "change": change}
+    groups: dict[str, list[tuple[subprocess.Popen, int]]] = {"base": [], "change": [], "node": []}
+    prometheus = None
+    try:
+        for _ in range(args.per_group):
+            for name, source in sources.items():
+                groups[name].append(start_daemon(source, config))
+        for name in sources:
+            for _, port in groups[name]:
+                wait_http(port, "/-/ready", 60)
+        groups["node"] = [start_node_exporter() for _ in range(args.per_group)]
+        prometheus_port = free_port()
+        (workdir / "prometheus.yml").write_text(
+            json.dumps(
+                {
+                    "global": {"scrape_interval": args.scrape_interval, "scrape_timeout": args.scrape_interval},
+                    "scrape_configs": [
+                        {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{p}" for _, p in members]}]}
+                        for name, members in groups.items()
+                    ],
+                }
+            )
+        )
+        prometheus = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_http(prometheus_port, "/-/ready", 60)
+        time.sleep(args.warm_up)
+        windows: list[dict[str, float]] = []
+        for _ in range(max(1, args.windows)):
+            before = {name: sum(cpu_seconds(p.pid) for p, _ in members) for name, members in groups.items()}
+            started = time.monotonic()
+            time.sleep(args.seconds)
+            elapsed = time.monotonic() - started
+            windows.append(
+                {
+                    name: (sum(cpu_seconds(p.pid) for p, _ in members) - before[name]) / elapsed / len(members)
+                    for name, members in groups.items()
+                }
+            )
+    finally:
+        if prometheus is not None:
+            stop(prometheus)
+        for members in groups.values():
+            for proc, _ in members:
+                stop(proc)
+    print(f"{args.per_group} of each, base {args.base} vs the working tree, scraped every {args.scrape_interval}")
+    print("on-CPU ms per process per second (schedstat), by window:")
+    heads = ("base", "change", "node", "change/base", "base/node", "change/node")
+    print(f"{'window':>6} " + " ".join(f"{head:>{max(8, len(head))}}" for head in heads))
+    for number, w in enumerate(windows, 1):
+        print(
+            f"{number:>6} {w['base'] * 1e3:8.3f} {w['change'] * 1e3:8.3f} {w['node'] * 1e3:8.3f} "
+            f"{w['change'] / w['base']:11.3f} {w['base'] / w['node']:9.2f} {w['change'] / w['node']:11.2f}"
+        )
+    med = {name: statistics.median(w[name] for w in windows) for name in groups}
+    ratio = statistics.median(w["change"] / w["base"] for w in windows)
+    print(
+        f"{'median':>6} {med['base'] * 1e3:8.3f} {med['change'] * 1e3:8.3f} {med['node'] * 1e3:8.3f} {ratio:11.3f} "
+        f"{statistics.median(w['base'] / w['node'] for w in windows):9.2f} "
+        f"{statistics.median(w['change'] / w['node'] for w in windows):11.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
