@@ -47,27 +47,6 @@ class History:
         return list(self._ring)[-count:]
 
 
-class WindowExtreme:
-    """Minimum (or maximum) of a value over the last `window` seconds of samples."""
-
-    def __init__(self, window: float, keep_max: bool) -> None:
-        self.window = window
-        self._better: Callable[[float, float], bool] = (lambda a, b: a >= b) if keep_max else (lambda a, b: a <= b)
-        self._entries: deque[tuple[float, float]] = deque()  # (time, value), values monotonic
-
-    def add(self, now: float, value: float) -> None:
-        entries = self._entries
-        while entries and self._better(value, entries[-1][1]):
-            entries.pop()
-        entries.append((now, value))
-        horizon = now - self.window
-        while entries[0][0] < horizon:
-            entries.popleft()
-
-    def value(self) -> float | None:
-        return self._entries[0][1] if self._entries else None
-
-
 # name -> (metric name, keep max?, how to get the value from a snapshot)
 EXTREMES: dict[str, tuple[bool, Callable[[Snapshot], float | None], str]] = {
     "mem_available_min_bytes": (False, lambda s: s.mem_available, "Lowest MemAvailable"),
@@ -88,22 +67,33 @@ EXTREMES: dict[str, tuple[bool, Callable[[Snapshot], float | None], str]] = {
 
 
 class Extremes:
-    """All window extremes memmond exports, fed one snapshot at a time."""
+    """All window extremes memmond exports, fed one snapshot at a time: for each, a deque of (time, value)
+    whose values only rise (a minimum's) or only fall (a maximum's), so its first entry is the extreme of
+    the window. One loop over the six, not an object and a comparison function each: it runs every
+    sample, on caches gone cold since the last one."""
 
     def __init__(self, window: float) -> None:
         self.window = window
-        self._trackers = {name: WindowExtreme(window, keep_max) for name, (keep_max, _, _) in EXTREMES.items()}
+        self._entries: dict[str, deque[tuple[float, float]]] = {name: deque() for name in EXTREMES}
+        self._plan = [(keep_max, getter, self._entries[name]) for name, (keep_max, getter, _) in EXTREMES.items()]
 
     def add(self, snap: Snapshot) -> None:
-        for name, (_, getter, _) in EXTREMES.items():
+        now = snap.monotonic
+        horizon = now - self.window
+        for keep_max, getter, entries in self._plan:
             value = getter(snap)
-            if value is not None:
-                self._trackers[name].add(snap.monotonic, float(value))
+            if value is None:
+                continue
+            value = float(value)
+            if keep_max:
+                while entries and value >= entries[-1][1]:
+                    entries.pop()
+            else:
+                while entries and value <= entries[-1][1]:
+                    entries.pop()
+            entries.append((now, value))
+            while entries[0][0] < horizon:
+                entries.popleft()
 
     def values(self) -> dict[str, float]:
-        out = {}
-        for name, tracker in self._trackers.items():
-            value = tracker.value()
-            if value is not None:
-                out[name] = value
-        return out
+        return {name: entries[0][1] for name, entries in self._entries.items() if entries}

@@ -121,19 +121,17 @@ class Engine:
         """Feed the newest sample to every rolling window. A window that is new (first sample, reload) or
         did not see the previous sample is filled from the whole history instead."""
         newest = history[-1]
+        now = newest.monotonic
         previous = history[-2].monotonic if len(history) > 1 else None
         maxlen = getattr(history, "maxlen", None) or UNBOUNDED_WINDOW
+        windows = self._windows
         for series in self._wanted:
-            rolling = self._windows.get(series)
-            if rolling is not None and rolling.last_seen == newest.monotonic:
-                continue
-            sums = series in self._slopes
-            if rolling is None or rolling.maxlen != maxlen or rolling.last_seen != previous or rolling.sums != sums:
-                rolling = self._windows[series] = SeriesWindow(maxlen, sums)
+            rolling = windows.get(series)
+            if rolling is not None and rolling.last_seen == previous and rolling.maxlen == maxlen:
+                rolling.add(now, series.get(newest))  # every sample but the first after a start or reload
+            elif rolling is None or rolling.last_seen != now:
+                rolling = windows[series] = SeriesWindow(maxlen, series in self._slopes)
                 rolling.feed(history, series.get)
-            else:
-                rolling.add(newest.monotonic, series.get(newest))
-                rolling.trim()
 
     def _update_cgroup_windows(self, sample: CgroupSample, maxlen: int) -> None:
         """Each cgroup's own windows, fed from each walk; a cgroup that left the walk loses them."""
@@ -150,7 +148,6 @@ class Engine:
                 if rolling is None or rolling.maxlen != maxlen or rolling.sums != sums:
                     rolling = mine[series] = SeriesWindow(maxlen, sums)
                 rolling.add(sample.monotonic, series.get(cgroup))
-                rolling.trim()
         for path in [path for path in windows if path not in present]:
             del windows[path]
 
@@ -173,7 +170,11 @@ class Engine:
         self._wanted, self._wanted_cgroup = self._window_series()
         self._slopes = self._slope_series()
         self._machine_wide = self._machine_wide_rules()
-        self._windows = {series: rolling for series, rolling in self._windows.items() if series in self._wanted}
+        self._windows = {  # a window whose deriv() need changed is made again, with or without prefix sums
+            series: rolling
+            for series, rolling in self._windows.items()
+            if series in self._wanted and rolling.sums == (series in self._slopes)
+        }
         self._cgroup_windows = {}
         self._cgroups_seen = None
 
@@ -192,9 +193,19 @@ class Engine:
         ctx = EvalContext(history, interval_seconds, self._windows)
         now = ctx.now.monotonic
         transitions: list[Transition] = []
-        advance = self._advance
+        step = self._step
         for rule, state in self._machine_wide:
-            new_state = advance(rule, state, ctx, now)
+            ctx.first_compare_value = None  # _holds() inlined: every rule, every second
+            try:
+                holds: bool | None = bool(rule.expr.evaluate(ctx))
+            except NoData:
+                holds = None
+            if not holds and state.state == INACTIVE:  # nothing moves (nearly always): no further calls
+                state.nodata = holds is None
+                if ctx.first_compare_value is not None:
+                    state.value = ctx.first_compare_value
+                continue
+            new_state = step(rule, state, holds, ctx, now)
             if new_state is not None and new_state != INACTIVE:  # pending -> inactive is not an event
                 summary = self._transition_summary(rule, ctx, state, new_state)
                 transitions.append(Transition(rule, new_state, state.value, summary, ctx.now))
@@ -205,11 +216,11 @@ class Engine:
 
     def _advance(self, rule: Rule, state: RuleState, ctx: EvalContext, now: float) -> str | None:
         """One step of one state machine; returns the new state (or "resolved"), None when it stays."""
-        ctx.first_compare_value = None  # _holds() inlined: every rule, every second
-        try:
-            holds: bool | None = bool(rule.expr.evaluate(ctx))
-        except NoData:
-            holds = None
+        holds, _ = _holds(rule.expr, ctx)
+        return self._step(rule, state, holds, ctx, now)
+
+    def _step(self, rule: Rule, state: RuleState, holds: bool | None, ctx: EvalContext, now: float) -> str | None:
+        """The state machine's move for an evaluation (`holds`, and ctx.first_compare_value) just made."""
         value = ctx.first_compare_value
         state.nodata = holds is None
         if value is not None:

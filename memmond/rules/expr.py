@@ -75,6 +75,7 @@ class SeriesWindow:
         "_stt",
         "_stv",
         "_sv",
+        "_trim_above",
         "first_seen",
         "last_seen",
         "maxlen",
@@ -85,6 +86,7 @@ class SeriesWindow:
 
     def __init__(self, maxlen: int, sums: bool = True) -> None:
         self.maxlen = maxlen
+        self._trim_above = maxlen + max(16, maxlen // 8)
         self.sums = sums  # prefix sums only for a series some deriv() reads: the others never look
         self.times = array("d")
         self.values = array("d")
@@ -120,14 +122,19 @@ class SeriesWindow:
     def feed(self, snapshots: Iterable[Snapshot], get: Callable[[Snapshot], float | None]) -> None:
         for snap in snapshots:
             self.add(snap.monotonic, get(snap))
-        self.trim()
 
     def add(self, when: float, value: float | None) -> None:
+        """One point (None: the sample had no value), trimming when the batch is due."""
         if value is not None:
-            self.times.append(when)
+            times = self.times
+            times.append(when)
             self.values.append(float(value))
             if self.sums:
                 self._accumulate(when, float(value))
+                if self._fed_since_base > 2 * self.maxlen:
+                    self.trim()
+            if len(times) > self._trim_above:
+                self.trim()
         if self.first_seen is None:
             self.first_seen = when
         self.last_seen = when
@@ -137,7 +144,7 @@ class SeriesWindow:
         the whole array (8 KB a series at 1000 points) every sample. Queries look at the newest maxlen
         points only (`_first`), so the points waiting for the next batch never count."""
         excess = len(self.times) - self.maxlen
-        if excess > max(16, self.maxlen // 8):
+        if excess > 0 and len(self.times) > self._trim_above:
             del self.times[:excess]
             del self.values[:excess]
             if self.sums:
