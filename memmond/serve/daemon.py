@@ -47,7 +47,10 @@ if TYPE_CHECKING:  # ssl, bcrypt and hashlib load only with a web config file
     from memmond.serve.webconfig import WebConfig
 
 log = logging.getLogger("memmond")
-STATUS_EVERY_SECONDS = 1.0
+# STATUS= (what `systemctl status` shows) at most this often while nothing that matters changes, and at
+# once when the pressure level, the firing rules or a source's health does: each STATUS wakes systemd
+# (and a D-Bus signal), and at 1 Hz it also cost memmond +45 % of its CPU (benchmarks: README).
+STATUS_EVERY_SECONDS = 15.0
 # For testing the systemd watchdog end to end: after this many samples the sampling loop hangs (the HTTP
 # server keeps answering), as a loop stuck in a kernel read would. Never set in production.
 STALL_AFTER_VARIABLE = "MEMMOND_DEBUG_STALL_AFTER_SAMPLES"
@@ -160,6 +163,7 @@ class Daemon:
         self._next_due = 0.0
         self._down_sources: set[str] = set()
         self._last_status = 0.0
+        self._status_key: tuple[object, ...] = ()  # what a STATUS says that cannot wait
         self._last_watchdog = 0.0
         self._files: tuple[watch.FileSample, ...] = ()
         self._processes: tuple[watch.ProcessSample, ...] = ()
@@ -525,10 +529,11 @@ class Daemon:
         self.notifier.reloaded(self._status())
 
     def _status(self) -> str:
-        if self.latest is None:
+        """From the newest sample and the engine: publishing everything a scrape sees just for this line
+        cost more than the sample itself."""
+        if self._newest is None:
             return "starting"
-        firing = tuple(rule.name for rule in self.latest.rules if rule.state == FIRING)
-        return status_line(self.latest.snapshot, self.latest.pressure_level, firing)
+        return status_line(self._newest, self.tracker.level, self._firing())
 
     def _cgroup_pressure_path(self, path: str) -> str | None:
         """A cgroup's memory.pressure: in the cgroup2 tree (v2, or the controller-less tree of a hybrid host)."""
@@ -765,17 +770,34 @@ class Daemon:
 
     # -- the loop -----------------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
-        """Watchdog pings and STATUS updates come from the loop itself, so a stuck loop stops them."""
+        """Watchdog pings and the periodic STATUS come from the loop itself, so a stuck loop stops them."""
         now = time.monotonic()
         watchdog = self.notifier.watchdog_seconds
         if watchdog is not None and now - self._last_watchdog >= watchdog / 4:
             self.notifier.watchdog()
             self._last_watchdog = now
-        if self.latest is not None and now - self._last_status >= STATUS_EVERY_SECONDS:
-            self.notifier.status(self._status())
-            self._last_status = now
+        if now - self._last_status >= STATUS_EVERY_SECONDS:
+            self._send_status(now)
         period = STATUS_EVERY_SECONDS if watchdog is None else min(STATUS_EVERY_SECONDS, watchdog / 4)
         self._loop.call_at(now + period, self._housekeeping)
+
+    def _firing(self) -> tuple[str, ...]:
+        return tuple(name for name, state in self.engine.states.items() if state.state == FIRING)
+
+    def _send_status(self, now: float) -> None:
+        self.notifier.status(self._status())
+        self._last_status = now
+
+    def _status_if_changed(self) -> None:
+        """After a sample: STATUS at once when the level, the firing rules or the sources down changed."""
+        key = self._status_now()
+        if key != self._status_key:
+            self._status_key = key
+            self._send_status(time.monotonic())
+
+    def _status_now(self) -> tuple[object, ...]:
+        errors = tuple(self._newest.errors) if self._newest is not None else ()
+        return (self.tracker.level, self._firing(), errors)
 
     def _on_signal(self) -> None:
         if self._stop:
@@ -807,6 +829,8 @@ class Daemon:
         self.sample_system(time.monotonic())
         self.sample_cgroups(time.monotonic())
         self.sample_once()
+        if self.notifier.enabled:
+            self._status_if_changed()
         if previous_start is not None and late < interval and self._newest is not None:
             # on schedule (no skipped tick): how far this sample started from one interval after the last
             self.stats.observe_jitter(abs(self._newest.monotonic - previous_start - interval))
@@ -859,6 +883,7 @@ class Daemon:
         self._start_events()
         self.sample_once()
         self.notifier.ready(self._status())
+        self._last_status, self._status_key = time.monotonic(), self._status_now()
         if self.notifier.enabled:
             self._housekeeping()
         # Everything made at start (modules, config, compiled rules) lives as long as the process: out of
