@@ -216,3 +216,26 @@ def test_an_encoder_that_reuses_unchanged_families_writes_what_a_fresh_one_write
         kept = Encoder(openmetrics)
         for step in range(6):
             assert kept.render(families(step)) == Encoder(openmetrics).render(families(step)), step
+
+
+def test_families_whose_inputs_did_not_change_are_kept_and_a_change_rebuilds_them() -> None:
+    """The rules', PSI's and OOM families are kept from scrape to scrape while what they read stays the
+    same (the encoder then copies their text): a rule that fires must still show at the next scrape."""
+    cfg = parse("cgroups: {enabled: false}\nrules:\n  - {name: always, expr: 'mem_total > 0', for: 2s}\n")
+    procfs = ProcFS(str(CURRENT))
+    daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs), sysfs=ProcFS(CURRENT / "no-sysfs"))
+
+    def rule_family(name: str) -> Family:
+        assert daemon.latest is not None
+        return next(f for f in daemon.latest.families() if f.name == name)
+
+    daemon.sample_once()
+    first = rule_family("memmond_rule_active")
+    daemon.sample_once()
+    assert rule_family("memmond_rule_active") is first  # pending both times: the same object
+    assert rule_family("memmond_pressure_stall_ratio") is rule_family("memmond_pressure_stall_ratio")
+    daemon.engine.states["always"].since -= 5  # pending for 5 s: the next sample fires it
+    daemon.sample_once()
+    fired = rule_family("memmond_rule_active")
+    assert fired is not first
+    assert dict((dict(labels)["rule"], value) for _, labels, value in fired.samples)["always"] == 1.0

@@ -734,7 +734,7 @@ def _vmstat_families(snap: Snapshot, every_field: bool) -> Iterator[Family]:
             yield _new_gauge(metric, help_text, values[field_name])
 
 
-def _pressure_families(snap: Snapshot) -> Iterator[Family]:
+def _pressure_families(snap: Snapshot) -> Iterator[Family]:  # reads snap.pressure only (_PRESSURE_MEMO)
     if snap.pressure is None:
         return
     totals = _counter("memmond_pressure_stall_seconds_total")
@@ -792,7 +792,7 @@ def _self_families(pub: Published) -> Iterator[Family]:
     )
 
 
-def _rule_families(pub: Published) -> Iterator[Family]:
+def _rule_families(pub: Published) -> Iterator[Family]:  # what it reads: build_families' rule_inputs
     active = _gauge("memmond_rule_active")
     cgroup_active = _gauge("memmond_cgroup_rule_active")
     events = _counter("memmond_rule_events_total")
@@ -1139,13 +1139,35 @@ def _cgroup_families(pub: Published) -> Iterator[Family]:
         yield from (stat_bytes, stat_events)
 
 
+class _Memo:
+    """The families of one builder, kept while what it reads stays the same: a scrape finds a new sample
+    every time, but the rules' states, PSI's figures (the kernel updates them every 2 s) and the OOM
+    counts rarely changed since the last one. Kept families are the same objects, so the encoder sees
+    their samples unchanged at once and copies their text. `inputs` must be everything the builder reads."""
+
+    __slots__ = ("families", "inputs")
+
+    def __init__(self) -> None:
+        self.inputs: tuple[object, ...] | None = None
+        self.families: list[Family] = []
+
+    def get(self, inputs: tuple[object, ...], build: Callable[[], Iterable[Family]]) -> list[Family]:
+        last = self.inputs
+        if last is None or any(a is not b and a != b for a, b in zip(inputs, last, strict=True)):
+            self.families, self.inputs = list(build()), inputs
+        return self.families
+
+
+_RULES_MEMO, _PRESSURE_MEMO, _OOM_MEMO = _Memo(), _Memo(), _Memo()
+
+
 def build_families(pub: Published) -> list[Family]:
     snap = pub.snapshot
     off = pub.families_off
     families: list[Family] = [
         *(() if "meminfo" in off else _meminfo_families(snap)),
         *(() if "vmstat" in off else _vmstat_families(snap, pub.vmstat_all)),
-        *(() if "pressure" in off else _pressure_families(snap)),
+        *(() if "pressure" in off else _PRESSURE_MEMO.get((snap.pressure,), lambda: _pressure_families(snap))),
     ]
     for name, value in snap.derived().items():
         unit = DERIVED[name].unit
@@ -1161,11 +1183,12 @@ def build_families(pub: Published) -> list[Family]:
     for name, value in pub.extremes.items():
         families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
     families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
-    families.extend(_rule_families(pub))
+    rule_inputs = (pub.rules, pub.pressure_level, pub.stats.level_changes_total, pub.tunables)
+    families.extend(_RULES_MEMO.get(rule_inputs, lambda: _rule_families(pub)))
     families.extend(_rate_families(pub))
     families.extend(_watch_families(pub))
     families.extend(_cgroup_families(pub))
-    families.extend(_oom_families(pub))
+    families.extend(_OOM_MEMO.get((pub.oom_victims_readable, pub.oom_kills), lambda: _oom_families(pub)))
     families.extend(_psi_trigger_families(pub))
     families.extend(_event_families(pub))
     families.extend(_system_families(pub))
