@@ -384,6 +384,19 @@ def test_psi_raises_the_level_with_its_own_hysteresis() -> None:
     assert levels(ratios, psi=psi) == ["low", "high", "high", "low", "low"]
 
 
+def test_a_level_change_says_what_decided_it() -> None:
+    tracker = PressureTracker()
+    assert tracker.reason == "no sample yet"
+    change = tracker.update(snap(0, available=0.04 * 16 * GIB))
+    assert change is not None and change.level == "critical"
+    assert change.reason == tracker.reason == "available 4.0% of memory, at or below 10.0%"
+    change = tracker.update(snap(1, available=0.9 * 16 * GIB, psi_full10=0.15))
+    assert change is not None and change.level == "high"
+    assert change.reason == "PSI full avg10 15.00% (above 10.0% sets at least high)"
+    tracker.reconfigure(LevelConfig((Threshold("medium", 0.5, 0.6),), ()))  # a reload: fewer thresholds
+    assert tracker.reason.startswith("PSI full avg10")  # still what decided the level it holds
+
+
 def test_memtotal_zero_keeps_the_level() -> None:
     tracker = PressureTracker()
     tracker.update(snap(0, available=0.05 * 16 * GIB))

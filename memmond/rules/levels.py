@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memmond import format as fmt
-from memmond.config import DEFAULT_LEVELS, LEVELS, LevelConfig
+from memmond.config import DEFAULT_LEVELS, LEVELS, LevelConfig, PsiFloor
 from memmond.model.snapshot import Snapshot
 
 
@@ -22,14 +22,17 @@ class LevelChange:
 
 
 class PressureTracker:
-    """Keeps the level between samples; feed it every snapshot."""
+    """Keeps the level between samples; feed it every snapshot. The reason is worded when someone reads it
+    (a change, `memmond watch`), not at every sample: formatting it was a sixth of the tracker's time."""
 
     def __init__(self, config: LevelConfig = DEFAULT_LEVELS) -> None:
         self.config = config
         self.level = "low"
         self._ratio_index = 0  # level from the available ratio alone, with its own hysteresis
         self._active_floors: set[int] = set()
-        self.reason = "no sample yet"
+        # what decided the latest level: (snapshot, ratio, the ratio threshold crossed (enter) or None, the
+        # deciding PSI floor and its value or None)
+        self._decided: tuple[Snapshot, float, float | None, tuple[PsiFloor, float] | None] | None = None
 
     def reconfigure(self, config: LevelConfig) -> None:
         """A reload keeps the current level; the new thresholds apply from the next sample."""
@@ -49,16 +52,8 @@ class PressureTracker:
         while self._ratio_index > 0 and ratio > thresholds[self._ratio_index - 1].exit:
             self._ratio_index -= 1
         index = self._ratio_index
-        estimated = " (estimated: no MemAvailable)" if snap.mem_available_estimated else ""
-        if snap.arc_shrinkable:
-            estimated += (
-                f" (ZFS: MemAvailable {fmt.iec(snap.mem_available or 0)} + {fmt.iec(snap.arc_shrinkable)} of ARC "
-                "above its minimum)"
-            )
-        reason = f"available {fmt.percent(ratio)} of memory{estimated}"
-        if index > 0:
-            reason += f", at or below {fmt.percent(thresholds[index - 1].enter)}"
-
+        crossed = thresholds[index - 1].enter if index > 0 else None
+        deciding: tuple[PsiFloor, float] | None = None
         for position, floor in enumerate(self.config.psi):
             line = snap.pressure.line(floor.kind) if snap.pressure is not None else None
             if line is None:
@@ -72,18 +67,36 @@ class PressureTracker:
             floor_index = LEVELS.index(floor.level)
             if position in self._active_floors and floor_index > index:
                 index = floor_index
-                reason = (
-                    f"PSI {floor.kind} avg{floor.window} {fmt.percent(value, 2)} "
-                    f"(above {fmt.percent(floor.above)} sets at least {floor.level})"
-                )
-
+                deciding = (floor, value)
+        self._decided = (snap, ratio, crossed, deciding)
         level = LEVELS[index]
-        self.reason = reason
         if level == self.level:
             return None
-        change = LevelChange(self.level, level, reason)
+        change = LevelChange(self.level, level, self.reason)
         self.level = level
         return change
+
+    @property
+    def reason(self) -> str:
+        if self._decided is None:
+            return "no sample yet"
+        snap, ratio, crossed, deciding = self._decided
+        if deciding is not None:
+            floor, value = deciding
+            return (
+                f"PSI {floor.kind} avg{floor.window} {fmt.percent(value, 2)} "
+                f"(above {fmt.percent(floor.above)} sets at least {floor.level})"
+            )
+        estimated = " (estimated: no MemAvailable)" if snap.mem_available_estimated else ""
+        if snap.arc_shrinkable:
+            estimated += (
+                f" (ZFS: MemAvailable {fmt.iec(snap.mem_available or 0)} + {fmt.iec(snap.arc_shrinkable)} of ARC "
+                "above its minimum)"
+            )
+        reason = f"available {fmt.percent(ratio)} of memory{estimated}"
+        if crossed is not None:
+            reason += f", at or below {fmt.percent(crossed)}"
+        return reason
 
 
 def level_of(snap: Snapshot, config: LevelConfig = DEFAULT_LEVELS) -> tuple[str, str]:
