@@ -115,7 +115,8 @@ class Encoder:
         self._prefixes: dict[tuple[str, Labels], str] = {}
         # Each family's last samples and text: a family that did not change since the last scrape (the
         # rules, static meminfo fields, counters that did not move) is copied, not formatted again.
-        self._chunks: dict[tuple[str, str], tuple[list[tuple[str, Labels, float]], str]] = {}
+        # Kept as bytes, joined as bytes: no text copy of the whole body to encode at every scrape.
+        self._chunks: dict[tuple[str, str], tuple[list[tuple[str, Labels, float]], bytes]] = {}
 
     def _header(self, family: Family) -> str:
         key = (family.name, family.type, family.help, family.unit)
@@ -151,7 +152,7 @@ class Encoder:
         return prefix
 
     def render(self, families: Iterable[Family]) -> bytes:
-        out: list[str] = []
+        out: list[bytes] = []
         append = out.append
         prefix_of = self._prefix
         chunks = self._chunks
@@ -170,9 +171,9 @@ class Encoder:
                 parts.append(prefix_of(name + suffix, labels))
                 parts.append(go_float(value))
                 parts.append("\n")
-            chunk = "".join(parts)
+            chunk = "".join(parts).encode()
             chunks[key] = (samples, chunk)
             append(chunk)
         if self.openmetrics:
-            append("# EOF\n")
-        return "".join(out).encode()
+            append(b"# EOF\n")
+        return b"".join(out)
