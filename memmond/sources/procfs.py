@@ -42,6 +42,9 @@ class ProcFS:
         # tree (tests, --procfs DIR) is opened afresh every time, as files there may be replaced.
         self._live = os.path.realpath(self.root) == "/proc"
         self._kept: dict[str, int] = {}
+        # One buffer for every kept-open read: os.pread allocated (and shrank) 64 KB per file and sample.
+        self._buffer = bytearray(_CHUNK)
+        self._view = memoryview(self._buffer)
 
     def __repr__(self) -> str:
         return f"ProcFS({str(self.root)!r})"
@@ -96,12 +99,12 @@ class ProcFS:
             try:
                 if fd is None:
                     fd = self._kept[relative] = os.open(os.path.join(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
-                data = os.pread(fd, _CHUNK, 0)
+                size = os.preadv(fd, (self._buffer,), 0)
             except OSError:
                 self._forget(relative)  # the ordinary path says what is wrong
             else:
-                if len(data) < _CHUNK:
-                    return data.decode("utf-8", "replace")
+                if size < _CHUNK:
+                    return str(self._view[:size], "utf-8", "replace")
         return self.read_text(relative, source)
 
     def _forget(self, relative: str) -> None:
