@@ -186,3 +186,23 @@ def test_diff_of_real_fixtures_text_and_json() -> None:
     assert doc["vmstat_counters"]["oom_kill"]["change"] > 0
     some = doc["pressure_stall_seconds"]["some"]
     assert 0 < some["rate"] <= 1
+
+
+def test_a_psi_file_unchanged_since_the_last_sample_is_that_reading_and_a_change_is_seen(tmp_path: Path) -> None:
+    import shutil
+
+    tree = tmp_path / "proc"
+    shutil.copytree(CURRENT, tree)
+    sampler = Sampler(ProcFS(tree))
+    first, second = sampler.capture(), sampler.capture()
+    assert first.pressure is not None and second.pressure is first.pressure
+    psi = tree / "pressure" / "memory"
+    psi.write_text(psi.read_text().replace("some avg10=", "some avg10=1", 1))  # 0.00 -> 10.00, say
+    changed = sampler.capture()
+    assert changed.pressure is not first.pressure and changed.pressure is not None
+    assert changed.pressure.some is not None and first.pressure.some is not None
+    assert changed.pressure.some.avg10 == pytest.approx(first.pressure.some.avg10 + 0.1)
+    psi.write_text("garbage\n")
+    assert sampler.capture().pressure is None  # a bad file is an error, never the last good reading
+    psi.write_text((CURRENT / "pressure" / "memory").read_text())
+    assert sampler.capture().pressure == first.pressure

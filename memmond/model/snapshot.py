@@ -264,12 +264,6 @@ DERIVED: dict[str, Derived] = {
 
 # -- capture --------------------------------------------------------------------------------------------
 
-_READERS: dict[str, Callable[[ProcFS], Any]] = {
-    meminfo.SOURCE: meminfo.read,
-    vmstat.SOURCE: vmstat.read,
-    pressure.SOURCE: pressure.read,
-}
-
 
 class Sampler:
     """Captures snapshots from one procfs root. Reads the boot id once: it cannot change while we run."""
@@ -287,6 +281,23 @@ class Sampler:
         # looked for again elsewhere: one stat at start, not an ENOENT a second on every other host.
         self._arc = self.procfs.path(arcstats.PATH).exists()
         self._last_pressure: pressure.Pressure | None = None
+        self._last_pressure_text = ""
+        self._readers: dict[str, Callable[[], Any]] = {
+            meminfo.SOURCE: lambda: meminfo.read(self.procfs),
+            vmstat.SOURCE: lambda: vmstat.read(self.procfs),
+            pressure.SOURCE: self._read_pressure,
+        }
+
+    def _read_pressure(self) -> pressure.Pressure:
+        """The kernel updates the averages every 2 s and an idle host's totals stand still: a file the same
+        as last time is the last reading, not parsed again (most samples of a quiet host)."""
+        text = self.procfs.read_sample_text(pressure.PATH, pressure.SOURCE)
+        last = self._last_pressure
+        if last is not None and text == self._last_pressure_text:
+            return last
+        parsed = pressure.parse(text)
+        self._last_pressure_text = text
+        return parsed
 
     def _arc_shrinkable(self) -> int | None:
         try:
@@ -303,9 +314,9 @@ class Sampler:
         results: dict[str, Any] = {}
         errors: dict[str, str] = {}
         unavailable: set[str] = set()
-        for source, reader in _READERS.items():
+        for source, reader in self._readers.items():
             try:
-                results[source] = reader(self.procfs)
+                results[source] = reader()
             except SourceUnavailable as exc:
                 errors[source] = exc.reason
                 if source in OPTIONAL_SOURCES:
