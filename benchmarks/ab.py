@@ -13,7 +13,6 @@ group and window, and the ratios. Why this and not two runs of budget.py: one ru
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -24,8 +23,7 @@ import time
 from pathlib import Path
 
 from _harness import free_port, stop, wait_http
-from budget import PROMETHEUS, start_node_exporter
-from overhead import cpu_seconds
+from budget import PROMETHEUS, cpu_windows, start_node_exporter, start_prometheus
 
 REPO = Path(__file__).resolve().parent.parent
 SAME_DATA = "cgroups: {enabled: false}\n"
@@ -47,6 +45,10 @@ def start_daemon(source: Path, config: Path) -> tuple[subprocess.Popen, int]:
             "--journal", "none", "--log-target", "stderr"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=source)
     return proc, port
+
+
+def ratio(part: float, whole: float) -> float:
+    return part / whole if whole else float("nan")  # a window too short to see a scrape
 
 
 def main() -> None:
@@ -77,37 +79,11 @@ def main() -> None:
             for _, port in groups[name]:
                 wait_http(port, "/-/ready", 60)
         groups["node"] = [start_node_exporter() for _ in range(args.per_group)]
-        prometheus_port = free_port()
-        (workdir / "prometheus.yml").write_text(
-            json.dumps(
-                {
-                    "global": {"scrape_interval": args.scrape_interval, "scrape_timeout": args.scrape_interval},
-                    "scrape_configs": [
-                        {"job_name": name, "static_configs": [{"targets": [f"127.0.0.1:{p}" for _, p in members]}]}
-                        for name, members in groups.items()
-                    ],
-                }
-            )
-        )
-        prometheus = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_http(prometheus_port, "/-/ready", 60)
+        ports = {name: [port for _, port in members] for name, members in groups.items()}
+        prometheus = start_prometheus(workdir, ports, args.scrape_interval)
         time.sleep(args.warm_up)
-        windows: list[dict[str, float]] = []
-        for _ in range(max(1, args.windows)):
-            before = {name: sum(cpu_seconds(p.pid) for p, _ in members) for name, members in groups.items()}
-            started = time.monotonic()
-            time.sleep(args.seconds)
-            elapsed = time.monotonic() - started
-            windows.append(
-                {
-                    name: (sum(cpu_seconds(p.pid) for p, _ in members) - before[name]) / elapsed / len(members)
-                    for name, members in groups.items()
-                }
-            )
+        pids = {name: [proc.pid for proc, _ in members] for name, members in groups.items()}
+        windows = cpu_windows(pids, args.seconds, args.windows)
     finally:
         if prometheus is not None:
             stop(prometheus)
@@ -121,14 +97,16 @@ def main() -> None:
     for number, w in enumerate(windows, 1):
         print(
             f"{number:>6} {w['base'] * 1e3:8.3f} {w['change'] * 1e3:8.3f} {w['node'] * 1e3:8.3f} "
-            f"{w['change'] / w['base']:11.3f} {w['base'] / w['node']:9.2f} {w['change'] / w['node']:11.2f}"
+            f"{ratio(w['change'], w['base']):11.3f} {ratio(w['base'], w['node']):9.2f} "
+            f"{ratio(w['change'], w['node']):11.2f}"
         )
     med = {name: statistics.median(w[name] for w in windows) for name in groups}
-    ratio = statistics.median(w["change"] / w["base"] for w in windows)
+    change_to_base = statistics.median(ratio(w["change"], w["base"]) for w in windows)
     print(
-        f"{'median':>6} {med['base'] * 1e3:8.3f} {med['change'] * 1e3:8.3f} {med['node'] * 1e3:8.3f} {ratio:11.3f} "
-        f"{statistics.median(w['base'] / w['node'] for w in windows):9.2f} "
-        f"{statistics.median(w['change'] / w['node'] for w in windows):11.2f}"
+        f"{'median':>6} {med['base'] * 1e3:8.3f} {med['change'] * 1e3:8.3f} {med['node'] * 1e3:8.3f} "
+        f"{change_to_base:11.3f} "
+        f"{statistics.median(ratio(w['base'], w['node']) for w in windows):9.2f} "
+        f"{statistics.median(ratio(w['change'], w['node']) for w in windows):11.2f}"
     )
 
 

@@ -67,6 +67,49 @@ def start_memmond_default(extra: list[str]) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+def start_prometheus(workdir: Path, targets: dict[str, list[int]], scrape_interval: str) -> subprocess.Popen:
+    """A real Prometheus scraping each job's loopback ports every `scrape_interval`, ready when it returns;
+    its port is in workdir / "port"."""
+    assert PROMETHEUS, "install the Debian package prometheus"
+    port = free_port()
+    (workdir / "port").write_text(str(port))
+    (workdir / "prometheus.yml").write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval},
+                "scrape_configs": [
+                    {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}
+                    for job, ports in targets.items()
+                ],
+            }
+        )
+    )
+    prometheus = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_http(port, "/-/ready", 60)
+    return prometheus
+
+
+def cpu_windows(pids: dict[str, list[int]], seconds: float, count: int) -> list[dict[str, float]]:
+    """On-CPU seconds per process per second of each group, over `count` consecutive windows (schedstat)."""
+    windows = []
+    for _ in range(max(1, count)):
+        before = {name: sum(cpu_seconds(pid) for pid in members) for name, members in pids.items()}
+        started = time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - started
+        windows.append(
+            {
+                name: (sum(cpu_seconds(pid) for pid in members) - before[name]) / elapsed / len(members)
+                for name, members in pids.items()
+            }
+        )
+    return windows
+
+
 def body_sizes(port: int) -> tuple[int, int]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics")
@@ -115,45 +158,18 @@ def main() -> None:
     memmonds = [start_memmond_default(extra) for _ in range(args.instances)]
     exporters = [start_node_exporter() for _ in range(args.instances)]
     workdir = Path(tempfile.mkdtemp(prefix="memmond-budget-"))
-    prometheus_port = free_port()
-    targets = {
-        "memmond": [f"127.0.0.1:{port}" for _, port in memmonds],
-        "node": [f"127.0.0.1:{port}" for _, port in exporters],
-    }
-    (workdir / "prometheus.yml").write_text(
-        json.dumps(
-            {
-                "global": {"scrape_interval": args.scrape_interval, "scrape_timeout": args.scrape_interval},
-                "scrape_configs": [
-                    {"job_name": job, "static_configs": [{"targets": addresses}]} for job, addresses in targets.items()
-                ],
-            }
-        )
-    )
-    prometheus = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    targets = {"memmond": [port for _, port in memmonds], "node": [port for _, port in exporters]}
+    prometheus = None
     try:
-        wait_http(prometheus_port, "/-/ready", timeout=60)
+        prometheus = start_prometheus(workdir, targets, args.scrape_interval)
+        prometheus_port = int((workdir / "port").read_text())
         time.sleep(15)  # warm-up: every target scraped a few times, imports and caches settled
         pids = {"memmond": [p.pid for p, _ in memmonds], "node": [p.pid for p, _ in exporters]}
-        windows: list[dict[str, float]] = []
         started = time.monotonic()
-        for _ in range(max(1, args.windows)):
-            cpu_before = {job: sum(cpu_seconds(pid) for pid in job_pids) for job, job_pids in pids.items()}
-            window_start = time.monotonic()
-            time.sleep(args.seconds)
-            elapsed = time.monotonic() - window_start
-            windows.append(
-                {job: (sum(cpu_seconds(pid) for pid in pids[job]) - cpu_before[job]) / elapsed for job in pids}
-            )
+        windows = [
+            {job: per_process * args.instances for job, per_process in window.items()}
+            for window in cpu_windows(pids, args.seconds, args.windows)
+        ]
         wall = time.monotonic() - started
         cpu = {job: sum(w[job] for w in windows) / len(windows) for job in pids}
         rss = {job: sum(rss_bytes(pid) for pid in job_pids) for job, job_pids in pids.items()}
@@ -188,7 +204,8 @@ def main() -> None:
         row(f"RSS, {args.instances} processes summed", rss["memmond"], rss["node"], "MB", 1e-6)
         row("RSS per process", rss["memmond"] / args.instances, rss["node"] / args.instances, "MB", 1e-6)
     finally:
-        stop(prometheus)
+        if prometheus is not None:
+            stop(prometheus)
         for proc, _ in memmonds + exporters:
             stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -15,7 +15,6 @@ floor leaves room for it; the difference between `parse` and memmond is what mem
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import select
 import statistics
@@ -25,9 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import free_port, stop, wait_http
-from budget import PROMETHEUS, start_memmond_default, start_node_exporter
-from overhead import cpu_seconds
+from _harness import stop
+from budget import PROMETHEUS, cpu_windows, start_memmond_default, start_node_exporter, start_prometheus
 
 FILES = ("/proc/meminfo", "/proc/vmstat", "/proc/pressure/memory")
 
@@ -76,38 +74,11 @@ def main() -> None:
                 groups[mode].append((subprocess.Popen(argv, stdout=subprocess.DEVNULL), 0))
         groups["memmond"] = [start_memmond_default(["--config", str(config)]) for _ in range(args.per_group)]
         groups["node_exporter"] = [start_node_exporter() for _ in range(args.per_group)]
-        prometheus_port = free_port()
-        scraped = ("memmond", "node_exporter")
-        (workdir / "prometheus.yml").write_text(
-            json.dumps(
-                {
-                    "global": {"scrape_interval": args.scrape_interval, "scrape_timeout": args.scrape_interval},
-                    "scrape_configs": [
-                        {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{p}" for _, p in groups[job]]}]}
-                        for job in scraped
-                    ],
-                }
-            )
-        )
-        prometheus = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_http(prometheus_port, "/-/ready", 60)
+        ports = {job: [port for _, port in groups[job]] for job in ("memmond", "node_exporter")}
+        prometheus = start_prometheus(workdir, ports, args.scrape_interval)
         time.sleep(30)  # warm-up: every target scraped a few times, imports done
-        windows: list[dict[str, float]] = []
-        for _ in range(max(1, args.windows)):
-            before = {name: sum(cpu_seconds(p.pid) for p, _ in members) for name, members in groups.items()}
-            started = time.monotonic()
-            time.sleep(args.seconds)
-            elapsed = time.monotonic() - started
-            windows.append(
-                {
-                    name: (sum(cpu_seconds(p.pid) for p, _ in members) - before[name]) / elapsed / len(members)
-                    for name, members in groups.items()
-                }
-            )
+        pids = {name: [proc.pid for proc, _ in members] for name, members in groups.items()}
+        windows = cpu_windows(pids, args.seconds, args.windows)
     finally:
         if prometheus is not None:
             stop(prometheus)
