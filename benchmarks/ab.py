@@ -19,11 +19,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _harness import free_port, stop, wait_http
-from budget import PROMETHEUS, cpu_windows, start_node_exporter, start_prometheus
+from _harness import free_port, wait_http
+from budget import PROMETHEUS, measure_groups, start_node_exporter, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 SAME_DATA = "cgroups: {enabled: false}\n"
@@ -70,7 +69,6 @@ def main() -> None:
     shutil.copytree(REPO / "memmond", change / "memmond")  # a copy: editing on while it runs changes nothing
     sources = {"base": export_revision(args.base), "change": change}
     groups: dict[str, list[tuple[subprocess.Popen, int]]] = {"base": [], "change": [], "node": []}
-    prometheus = None
     try:
         for _ in range(args.per_group):
             for name, source in sources.items():
@@ -79,17 +77,12 @@ def main() -> None:
             for _, port in groups[name]:
                 wait_http(port, "/-/ready", 60)
         groups["node"] = [start_node_exporter() for _ in range(args.per_group)]
-        ports = {name: [port for _, port in members] for name, members in groups.items()}
-        prometheus = start_prometheus(workdir, ports, args.scrape_interval)
-        time.sleep(args.warm_up)
-        pids = {name: [proc.pid for proc, _ in members] for name, members in groups.items()}
-        windows = cpu_windows(pids, args.seconds, args.windows)
-    finally:
-        if prometheus is not None:
-            stop(prometheus)
-        for members in groups.values():
-            for proc, _ in members:
-                stop(proc)
+    except BaseException:
+        stop_all(groups)
+        raise
+    windows = measure_groups(
+        workdir, groups, tuple(groups), args.scrape_interval, args.warm_up, args.seconds, args.windows
+    )
     print(f"{args.per_group} of each, base {args.base} vs the working tree, scraped every {args.scrape_interval}")
     print("on-CPU ms per process per second (schedstat), by window:")
     heads = ("base", "change", "node", "change/base", "base/node", "change/node")

@@ -110,6 +110,36 @@ def cpu_windows(pids: dict[str, list[int]], seconds: float, count: int) -> list[
     return windows
 
 
+def stop_all(groups: dict[str, list[tuple[subprocess.Popen, int]]]) -> None:
+    for members in groups.values():
+        for proc, _ in members:
+            stop(proc)
+
+
+def measure_groups(
+    workdir: Path,
+    groups: dict[str, list[tuple[subprocess.Popen, int]]],
+    scraped: tuple[str, ...],
+    scrape_interval: str,
+    warm_up: float,
+    seconds: float,
+    count: int,
+) -> list[dict[str, float]]:
+    """A Prometheus scraping the `scraped` groups, a warm-up, then `count` CPU windows of every group
+    (cpu_windows); every process is stopped at the end, whatever happens."""
+    prometheus = None
+    try:
+        ports = {name: [port for _, port in groups[name]] for name in scraped}
+        prometheus = start_prometheus(workdir, ports, scrape_interval)
+        time.sleep(warm_up)
+        pids = {name: [proc.pid for proc, _ in members] for name, members in groups.items()}
+        return cpu_windows(pids, seconds, count)
+    finally:
+        if prometheus is not None:
+            stop(prometheus)
+        stop_all(groups)
+
+
 def body_sizes(port: int) -> tuple[int, int]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", "/metrics")

@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import stop
-from budget import PROMETHEUS, cpu_windows, start_memmond_default, start_node_exporter, start_prometheus
+from budget import PROMETHEUS, measure_groups, start_memmond_default, start_node_exporter, stop_all
 
 FILES = ("/proc/meminfo", "/proc/vmstat", "/proc/pressure/memory")
 
@@ -66,7 +65,6 @@ def main() -> None:
     config = workdir / "memmond.yaml"
     config.write_text("cgroups: {enabled: false}\n")
     groups: dict[str, list[tuple[subprocess.Popen, int]]] = {"wake": [], "read": [], "parse": []}
-    prometheus = None
     try:
         for _ in range(args.per_group):
             for mode in ("wake", "read", "parse"):
@@ -74,17 +72,12 @@ def main() -> None:
                 groups[mode].append((subprocess.Popen(argv, stdout=subprocess.DEVNULL), 0))
         groups["memmond"] = [start_memmond_default(["--config", str(config)]) for _ in range(args.per_group)]
         groups["node_exporter"] = [start_node_exporter() for _ in range(args.per_group)]
-        ports = {job: [port for _, port in groups[job]] for job in ("memmond", "node_exporter")}
-        prometheus = start_prometheus(workdir, ports, args.scrape_interval)
-        time.sleep(30)  # warm-up: every target scraped a few times, imports done
-        pids = {name: [proc.pid for proc, _ in members] for name, members in groups.items()}
-        windows = cpu_windows(pids, args.seconds, args.windows)
-    finally:
-        if prometheus is not None:
-            stop(prometheus)
-        for members in groups.values():
-            for proc, _ in members:
-                stop(proc)
+    except BaseException:
+        stop_all(groups)
+        raise
+    # a warm-up of 30 s: every target scraped a few times, imports done
+    scraped = ("memmond", "node_exporter")
+    windows = measure_groups(workdir, groups, scraped, args.scrape_interval, 30.0, args.seconds, args.windows)
     print(f"{args.per_group} processes a group, memmond and node_exporter scraped every {args.scrape_interval}")
     print("on-CPU ms per process per second (schedstat), by window, and the median:")
     names = list(groups)
