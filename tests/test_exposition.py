@@ -239,3 +239,30 @@ def test_families_whose_inputs_did_not_change_are_kept_and_a_change_rebuilds_the
     fired = rule_family("memmond_rule_active")
     assert fired is not first
     assert dict((dict(labels)["rule"], value) for _, labels, value in fired.samples)["always"] == 1.0
+
+
+def test_a_field_family_is_kept_while_its_value_stands_and_a_new_value_is_rendered(tmp_path: Path) -> None:
+    import shutil
+
+    tree = tmp_path / "proc"
+    shutil.copytree(CURRENT, tree)
+    cfg = parse("cgroups: {enabled: false}\n")
+    procfs = ProcFS(str(tree))
+    daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs), sysfs=ProcFS(tree / "no-sysfs"))
+
+    def family(name: str) -> Family:
+        daemon.sample_once()
+        assert daemon.latest is not None
+        return next(f for f in daemon.latest.families() if f.name == name)
+
+    total, free = family("memmond_meminfo_mem_total_bytes"), family("memmond_meminfo_mem_free_bytes")
+    assert family("memmond_meminfo_mem_total_bytes") is total  # the same file: the same objects
+    meminfo = (tree / "meminfo").read_text()
+    line = next(line for line in meminfo.splitlines() if line.startswith("MemFree:"))
+    (tree / "meminfo").write_text(meminfo.replace(line, "MemFree:         1234 kB"))
+    changed = family("memmond_meminfo_mem_free_bytes")
+    assert changed is not free and changed.samples[0][2] == 1234 * 1024
+    assert family("memmond_meminfo_mem_total_bytes") is total
+    assert daemon.latest is not None
+    rendered = f"memmond_meminfo_mem_free_bytes {go_float(1234 * 1024)}\n".encode()
+    assert rendered in daemon.latest.render(False, False)[0]

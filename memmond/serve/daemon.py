@@ -446,6 +446,8 @@ class Daemon:
 
     def _log_source_changes(self, snap: Snapshot) -> None:
         """One log line when a source goes down or comes back, not one per sample."""
+        if not snap.errors and not self._down_sources:
+            return  # every source up now and before: every sample of a healthy host
         down = set(snap.errors)
         for source in sorted(down - self._down_sources):
             level = logging.INFO if source in snap.unavailable else logging.WARNING

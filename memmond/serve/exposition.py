@@ -665,12 +665,32 @@ def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: f
     return _new_histogram(name, CATALOGUE[name].help, bounds, counts, total, unit="seconds")
 
 
+_KEPT_FIELDS: dict[str, Family] = {}  # metric -> the family of one meminfo or vmstat field, as last built
+_MAX_KEPT_FIELDS = 2000
+
+
+def _field_family(metric: str, help_text: str, value: int, counter: bool, unit: str = "") -> Family:
+    """A meminfo or vmstat field's family; the one built before while its value stands (most of ~90 fields
+    between two scrapes of a quiet host), so the encoder sees it unchanged at once and copies its text.
+    The metric name settles help, unit and type: only the value can differ."""
+    family = _KEPT_FIELDS.get(metric)
+    if family is not None:
+        kept = family.samples[0][2]
+        if kept == value and type(kept) is type(value):
+            return family
+    family = _new_counter(metric, help_text, value) if counter else _new_gauge(metric, help_text, value, unit)
+    if len(_KEPT_FIELDS) >= _MAX_KEPT_FIELDS:
+        _KEPT_FIELDS.clear()  # a layout churning through names (fault injection) cannot grow it
+    _KEPT_FIELDS[metric] = family
+    return family
+
+
 def _meminfo_families(snap: Snapshot) -> Iterator[Family]:
     if snap.meminfo is None:
         return
     for field_name, value in snap.meminfo.items():
         metric, help_text, unit = _meminfo_name(field_name, snap.meminfo.is_count(field_name))
-        yield _new_gauge(metric, help_text, value, unit)
+        yield _field_family(metric, help_text, value, False, unit)
 
 
 _meminfo_names: dict[tuple[str, bool], tuple[str, str, str]] = {}
@@ -728,10 +748,7 @@ def _vmstat_families(snap: Snapshot, every_field: bool) -> Iterator[Family]:
         ]
     values = snap.vmstat
     for field_name, metric, help_text, counts in exported:
-        if counts:
-            yield _new_counter(metric, help_text, values[field_name])
-        else:
-            yield _new_gauge(metric, help_text, values[field_name])
+        yield _field_family(metric, help_text, values[field_name], counts)
 
 
 def _pressure_families(snap: Snapshot) -> Iterator[Family]:  # reads snap.pressure only (_PRESSURE_MEMO)
