@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fleetstack import free_port  # the one port picker: never the same port twice in a run
+from fleetstack import free_port, stop_process  # the one port picker: never the same port twice in a run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CURRENT = FIXTURES / "linux-6.18-x86_64"
@@ -116,14 +116,7 @@ class RunningDaemon:
 
     def stop(self, timeout: float = 5) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
     def stderr(self) -> str:
         return Path(self._stderr_path).read_text(errors="replace")

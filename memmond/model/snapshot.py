@@ -290,14 +290,14 @@ class Sampler:
 
     def _read_pressure(self) -> pressure.Pressure:
         """The kernel updates the averages every 2 s and an idle host's totals stand still: a file the same
-        as last time is the last reading, not parsed again (most samples of a quiet host)."""
+        as the last one parsed is that reading, not parsed again, and most samples of a quiet host share
+        one (immutable) object, 0.5 KB each less in the history."""
         text = self.procfs.read_sample_text(pressure.PATH, pressure.SOURCE)
         last = self._last_pressure
         if last is not None and text == self._last_pressure_text:
             return last
-        parsed = pressure.parse(text)
-        self._last_pressure_text = text
-        return parsed
+        self._last_pressure, self._last_pressure_text = pressure.parse(text), text
+        return self._last_pressure
 
     def _arc_shrinkable(self) -> int | None:
         try:
@@ -323,19 +323,13 @@ class Sampler:
                     unavailable.add(source)
             except SourceError as exc:
                 errors[source] = exc.reason
-        psi = results.get(pressure.SOURCE)
-        if psi is not None and psi == self._last_pressure:
-            # The kernel updates the averages every 2 s and an idle host's totals stand still: most
-            # samples of a quiet host share the previous (immutable) object, 0.5 KB each in the history.
-            psi = self._last_pressure
-        self._last_pressure = psi
         return Snapshot(
             monotonic=started,
             wall_time=wall,
             boot_id=self.boot_id,
             meminfo=results.get(meminfo.SOURCE),
             vmstat=results.get(vmstat.SOURCE),
-            pressure=psi,
+            pressure=results.get(pressure.SOURCE),
             errors=errors or _NO_ERRORS,
             unavailable=frozenset(unavailable) if unavailable else _NONE_UNAVAILABLE,
             capture_seconds=time.monotonic() - started,

@@ -195,17 +195,13 @@ class Engine:
         transitions: list[Transition] = []
         step = self._step
         for rule, state in self._machine_wide:
-            ctx.first_compare_value = None  # _holds() inlined: every rule, every second
-            try:
-                holds: bool | None = bool(rule.expr.evaluate(ctx))
-            except NoData:
-                holds = None
+            holds, value = _holds(rule.expr, ctx)
             if not holds and state.state == INACTIVE:  # nothing moves (nearly always): no further calls
                 state.nodata = holds is None
-                if ctx.first_compare_value is not None:
-                    state.value = ctx.first_compare_value
+                if value is not None:
+                    state.value = value
                 continue
-            new_state = step(rule, state, holds, ctx, now)
+            new_state = step(rule, state, holds, value, now, ctx)
             if new_state is not None and new_state != INACTIVE:  # pending -> inactive is not an event
                 summary = self._transition_summary(rule, ctx, state, new_state)
                 transitions.append(Transition(rule, new_state, state.value, summary, ctx.now))
@@ -216,12 +212,13 @@ class Engine:
 
     def _advance(self, rule: Rule, state: RuleState, ctx: EvalContext, now: float) -> str | None:
         """One step of one state machine; returns the new state (or "resolved"), None when it stays."""
-        holds, _ = _holds(rule.expr, ctx)
-        return self._step(rule, state, holds, ctx, now)
+        holds, value = _holds(rule.expr, ctx)
+        return self._step(rule, state, holds, value, now, ctx)
 
-    def _step(self, rule: Rule, state: RuleState, holds: bool | None, ctx: EvalContext, now: float) -> str | None:
-        """The state machine's move for an evaluation (`holds`, and ctx.first_compare_value) just made."""
-        value = ctx.first_compare_value
+    def _step(
+        self, rule: Rule, state: RuleState, holds: bool | None, value: float | None, now: float, ctx: EvalContext
+    ) -> str | None:
+        """The state machine's move for an evaluation just made: `holds` (None: no data) and its value."""
         state.nodata = holds is None
         if value is not None:
             state.value = value

@@ -131,9 +131,7 @@ class SeriesWindow:
             self.values.append(float(value))
             if self.sums:
                 self._accumulate(when, float(value))
-                if self._fed_since_base > 2 * self.maxlen:
-                    self.trim()
-            if len(times) > self._trim_above:
+            if len(times) > self._trim_above or (self.sums and self._fed_since_base > 2 * self.maxlen):
                 self.trim()
         if self.first_seen is None:
             self.first_seen = when
@@ -144,7 +142,7 @@ class SeriesWindow:
         the whole array (8 KB a series at 1000 points) every sample. Queries look at the newest maxlen
         points only (`_first`), so the points waiting for the next batch never count."""
         excess = len(self.times) - self.maxlen
-        if excess > 0 and len(self.times) > self._trim_above:
+        if len(self.times) > self._trim_above:
             del self.times[:excess]
             del self.values[:excess]
             if self.sums:
