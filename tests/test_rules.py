@@ -8,8 +8,8 @@ from conftest import CURRENT, OLD_3_10, OLD_4_19
 
 from memmond.config import DEFAULT_LEVELS, LevelConfig, PsiFloor, Threshold
 from memmond.model.snapshot import Sampler, Snapshot
-from memmond.rules.engine import FIRING, INACTIVE, PENDING, Engine, Rule
-from memmond.rules.expr import EvalContext, ExpressionError, NoData, compile_expression
+from memmond.rules.engine import FIRING, INACTIVE, PENDING, Engine, Rule, _holds
+from memmond.rules.expr import EvalContext, Expression, ExpressionError, NoData, compile_expression, compile_together
 from memmond.rules.levels import PressureTracker
 from memmond.rules.names import Vocabulary
 from memmond.rules.template import TemplateError, compile_template
@@ -166,6 +166,39 @@ def test_the_generated_function_runs_without_builtins_and_holds_no_user_text() -
     assert expression.evaluate.__globals__["__builtins__"] == {}
     assert not {"mem_available", "mem_total", "dirty"} & set(code.co_names + code.co_varnames)
     assert expression.evaluate(EvalContext([snap(0, available=1 * GIB)], 1.0)) == 1.0
+
+
+def test_rules_evaluated_together_each_get_what_they_get_alone() -> None:
+    """One function for all of a daemon's rules (shared reads, no call per rule) must not let one rule's
+    missing data, division by zero or reported value leak into another's."""
+
+    def python_condition(ctx: EvalContext) -> float:
+        if ctx.now.monotonic < 2:
+            raise NoData("not yet")
+        return 1.0
+
+    texts = [
+        "mem_available < 10% * mem_total",
+        "psi_full_avg10 > 1%",  # no PSI in some samples: no data for this rule only
+        "dirty / (mem_total - mem_total) > 0",  # division by zero: no data
+        "rate(pgmajfault, 2s) > 5 and mem_available < 10GiB",  # no data until the history reaches 2 s
+        "mem_available < 2GiB and dirty > 1GiB",
+        "not mem_total > 1GiB or dirty > 0",
+        "-" * 100 + "mem_total > 0",  # as deeply nested as one function takes: so does the shared one
+        "max(dirty, anon_pages) >= mem_total / 16",
+    ]
+    expressions = [compile_expression(text, VOCAB) for text in texts]
+    expressions.append(Expression("<python callable>", python_condition))
+    together = compile_together(expressions)
+    history: list[Snapshot] = []
+    outcomes = set()
+    for t, available, psi in [(0, 8 * GIB, None), (1, 1 * GIB, 0.05), (2, 1 * GIB, None), (3, 12 * GIB, 0.0)]:
+        history.append(snap(t, available=available, dirty=3 * GIB, pgmajfault=40 * t, psi_full10=psi))
+        ctx = EvalContext(history, 1.0)
+        alone = [_holds(expression, ctx) for expression in expressions]
+        assert together(ctx) == alone, t
+        outcomes |= {holds for holds, _ in alone}
+    assert outcomes == {True, False, None}  # every kind of outcome was compared
 
 
 def test_the_value_an_event_reports_is_the_first_comparison_evaluated() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memmond.model.snapshot import Snapshot
-from memmond.rules.expr import EvalContext, Expression, NoData, SeriesWindow
+from memmond.rules.expr import EvalContext, Expression, NoData, SeriesWindow, compile_together
 from memmond.rules.names import Series, Vocabulary
 from memmond.rules.template import Template
 
@@ -104,8 +104,11 @@ class Engine:
         self._machine_wide = self._machine_wide_rules()
 
     def _machine_wide_rules(self) -> list[tuple[Rule, RuleState]]:
-        """The rules evaluated every sample, with their states: looked up once per reload, not per sample."""
-        return [(rule, self.states[rule.name]) for rule in self.rules if not rule.per_cgroup]
+        """The rules evaluated every sample, with their states: looked up once per reload, not per sample;
+        their expressions compiled into one function (compile_together)."""
+        machine_wide = [(rule, self.states[rule.name]) for rule in self.rules if not rule.per_cgroup]
+        self._evaluate_all = compile_together([rule.expr for rule, _ in machine_wide])
+        return machine_wide
 
     def _slope_series(self) -> frozenset[Series]:
         """The series some deriv() reads: only their windows keep prefix sums."""
@@ -194,8 +197,7 @@ class Engine:
         now = ctx.now.monotonic
         transitions: list[Transition] = []
         step = self._step
-        for rule, state in self._machine_wide:
-            holds, value = _holds(rule.expr, ctx)
+        for (rule, state), (holds, value) in zip(self._machine_wide, self._evaluate_all(ctx), strict=True):
             if not holds and state.state == INACTIVE:  # nothing moves (nearly always): no further calls
                 state.nodata = holds is None
                 if value is not None:
