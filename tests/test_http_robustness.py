@@ -207,6 +207,28 @@ def test_pipelined_and_half_closed_requests_are_answered_in_order() -> None:
         assert status_of(data) == 200
 
 
+def test_a_repeated_head_is_answered_as_parsed_and_any_change_to_it_is_seen() -> None:
+    """A connection remembers its last request head (a scraper repeats its own): the same bytes again get
+    the same answer, and a head that differs in anything, even only by what follows, is parsed anew."""
+    healthy = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+    gzip_metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+    plain_metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n"
+    with RunningDaemon() as daemon:
+        answer = raw(
+            daemon.port,
+            healthy + healthy + healthy[:-2] + b"Connection: close\r\n\r\n",  # last: same start, a header more
+            timeout=5,
+        )
+        assert answer.count(b"HTTP/1.1 200 OK") == 3
+        assert answer.count(b"memmond is healthy") == 3
+        assert answer.count(b"Connection: close") == 1
+        answer = raw(daemon.port, gzip_metrics + gzip_metrics + plain_metrics + b"GET /nope HTTP/1.1\r\n\r\n")
+        parts = answer.split(b"HTTP/1.1 ")[1:]  # each response after its status line's start
+        assert [part.count(b"Content-Encoding: gzip") for part in parts[:3]] == [1, 1, 0]
+        assert b"# HELP memmond_" in parts[2]  # plain text, not gzip
+        assert parts[3].startswith(b"400 ")  # no Host: parsed anew, and refused
+
+
 def test_slowloris_is_cut_off_and_does_not_stop_scrapes_or_sampling(tmp_path: Path) -> None:
     config = tmp_path / "m.yaml"
     config.write_text("interval: 100ms\nhttp:\n  header_timeout: 2s\n")

@@ -236,7 +236,7 @@ def test_a_numa_node_nearly_full_while_another_is_free_fires_after_five_minutes(
     assert "one NUMA node" in one_node.skipped["numa_node_exhausted"]
 
 
-def test_the_daemon_reads_settings_every_few_samples_and_one_node_files_not_at_all(tmp_path: Path) -> None:
+def test_settings_and_missing_sources_are_read_every_few_samples_and_one_node_files_not_at_all(tmp_path: Path) -> None:
     sysfs = tmp_path / "sys"
     shutil.copytree(HERE, sysfs)
     first = system.sample(ProcFS(CURRENT), ProcFS(sysfs), one_node=False)
@@ -246,3 +246,13 @@ def test_the_daemon_reads_settings_every_few_samples_and_one_node_files_not_at_a
     assert kept.thp["enabled"] == "madvise" and kept.zswap == first.zswap  # the settings of last time
     fresh = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=kept, settings=True, one_node=False)
     assert fresh.thp["enabled"] == "always"
+    # a source missing at the last look (no KSM here) is looked for again with the settings, not before
+    assert "ksm" not in fresh.unavailable
+    shutil.rmtree(sysfs / "kernel/mm/ksm")
+    gone = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=fresh, settings=True, one_node=False)
+    assert "ksm" in gone.unavailable
+    shutil.copytree(HERE / "kernel/mm/ksm", sysfs / "kernel/mm/ksm")
+    still = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=gone, settings=False, one_node=False)
+    assert "ksm" in still.unavailable and still.ksm == {}
+    back = system.sample(ProcFS(CURRENT), ProcFS(sysfs), previous=still, settings=True, one_node=False)
+    assert "ksm" not in back.unavailable and back.ksm

@@ -19,6 +19,7 @@ import binascii
 import collections
 import contextlib
 import errno
+import functools
 import heapq
 import json
 import logging
@@ -186,6 +187,7 @@ def _weighted(header: str | None) -> list[tuple[str, float]]:
     return items
 
 
+@functools.lru_cache(maxsize=64)  # a scraper sends the same header every time; bounded for anyone else
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether the client takes gzip: listed (or '*') with a q-value above 0 (RFC 9110, 12.5.3)."""
     explicit: float | None = None
@@ -200,6 +202,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return star is not None and star > 0
 
 
+@functools.lru_cache(maxsize=64)
 def wants_openmetrics(accept: str | None) -> bool:
     """OpenMetrics when the Accept header lists it with a q-value above 0 (Prometheus asks for it first)."""
     return any(media == "application/openmetrics-text" and q > 0 for media, q in _weighted(accept))
@@ -296,6 +299,8 @@ class _Connection:
         "fd",
         "heap_when",
         "inbuf",
+        "last_head",
+        "last_request",
         "line_checked",
         "out",
         "processing",
@@ -324,6 +329,11 @@ class _Connection:
         self.line_checked = False  # the request line in the buffer passed parse_request_line
         self.scanned = 0  # the buffer holds no head end before this offset
         self.write_deadline_set = False
+        # The previous request's head, with its blank line, and what it parsed to: a scraper sends the
+        # same bytes every time (Prometheus: one head per target), so a head equal to the last is not
+        # parsed again (Request is immutable).
+        self.last_head = b""
+        self.last_request: Request | None = None
 
     # -- events ---------------------------------------------------------------------------------------
     def on_event(self, mask: int) -> None:
@@ -445,6 +455,12 @@ class _Connection:
 
     def _next_request(self) -> Request | None:
         inbuf = self.inbuf
+        last = self.last_head
+        if last and inbuf.startswith(last) and self.last_request is not None:
+            del inbuf[: len(last)]
+            self.line_checked = False
+            self.scanned = 0
+            return self.last_request
         line_end = inbuf.find(b"\n", 0, MAX_REQUEST_LINE + 2)
         if line_end < 0:
             if len(inbuf) > MAX_REQUEST_LINE:
@@ -464,6 +480,7 @@ class _Connection:
         if end.start() - line_end > MAX_HEADER_BYTES:
             raise HttpError(431, "request header fields too large")
         request = parse_head(bytes(inbuf[: end.start()]))
+        self.last_head, self.last_request = bytes(inbuf[: end.end()]), request
         del inbuf[: end.end()]
         self.line_checked = False
         self.scanned = 0
