@@ -266,3 +266,11 @@ def test_a_field_family_is_kept_while_its_value_stands_and_a_new_value_is_render
     assert daemon.latest is not None
     rendered = f"memmond_meminfo_mem_free_bytes {go_float(1234 * 1024)}\n".encode()
     assert rendered in daemon.latest.render(False, False)[0]
+    # another field list (a field more, one less): every family by its new position, none left over
+    dirty = next(line for line in meminfo.splitlines() if line.startswith("Dirty:"))
+    (tree / "meminfo").write_text(meminfo.replace(dirty + "\n", "") + "Unaccepted:        8 kB\n")
+    assert family("memmond_meminfo_unaccepted_bytes").samples[0][2] == 8 * 1024
+    assert family("memmond_meminfo_mem_free_bytes").samples[0][2] != 1234 * 1024  # the file's own again
+    body = daemon.latest.render(False, False)[0]
+    assert b"memmond_meminfo_dirty_bytes" not in body and b"memmond_meminfo_unaccepted_bytes 8192.0\n" in body
+    assert family("memmond_meminfo_mem_total_bytes").samples == total.samples

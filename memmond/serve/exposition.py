@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from memmond.serve.textformat import gauge as _new_gauge
 from memmond.serve.textformat import histogram as _new_histogram
 from memmond.sources import cgroup as cgroup_source
 from memmond.sources import ksm, pressure, vmtunables
+from memmond.sources._table import FieldTable
 from memmond.sources.meminfo import snake_name
 from memmond.sources.vmstat import is_counter
 
@@ -665,90 +666,72 @@ def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: f
     return _new_histogram(name, CATALOGUE[name].help, bounds, counts, total, unit="seconds")
 
 
-_KEPT_FIELDS: dict[str, Family] = {}  # metric -> the family of one meminfo or vmstat field, as last built
-_MAX_KEPT_FIELDS = 2000
-
-
-def _field_family(metric: str, help_text: str, value: int, counter: bool, unit: str = "") -> Family:
-    """A meminfo or vmstat field's family; the one built before while its value stands (most of ~90 fields
-    between two scrapes of a quiet host), so the encoder sees it unchanged at once and copies its text.
-    The metric name settles help, unit and type: only the value can differ."""
-    family = _KEPT_FIELDS.get(metric)
-    if family is not None:
-        kept = family.samples[0][2]
-        if kept == value and type(kept) is type(value):
-            return family
-    family = _new_counter(metric, help_text, value) if counter else _new_gauge(metric, help_text, value, unit)
-    if len(_KEPT_FIELDS) >= _MAX_KEPT_FIELDS:
-        _KEPT_FIELDS.clear()  # a layout churning through names (fault injection) cannot grow it
-    _KEPT_FIELDS[metric] = family
-    return family
-
-
-def _meminfo_families(snap: Snapshot) -> Iterator[Family]:
-    if snap.meminfo is None:
-        return
-    for field_name, value in snap.meminfo.items():
-        metric, help_text, unit = _meminfo_name(field_name, snap.meminfo.is_count(field_name))
-        yield _field_family(metric, help_text, value, False, unit)
-
-
-_meminfo_names: dict[tuple[str, bool], tuple[str, str, str]] = {}
-
-
 def _meminfo_name(field_name: str, is_count: bool) -> tuple[str, str, str]:
-    """(metric, help, unit) of a meminfo field, worked out once per field name."""
-    key = (field_name, is_count)
-    known = _meminfo_names.get(key)
-    if known is None:
-        base = f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}"
-        if is_count:
-            known = (f"{base}_pages", f"/proc/meminfo {field_name} (pages).", "")
-        else:
-            known = (f"{base}_bytes", f"/proc/meminfo {field_name} in bytes.", "bytes")
-        _meminfo_names[key] = known
-    return known
-
-
-_vmstat_names: dict[str, tuple[str, str, bool, bool]] = {}
+    """(metric, help, unit) of a meminfo field."""
+    base = f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}"
+    if is_count:
+        return f"{base}_pages", f"/proc/meminfo {field_name} (pages).", ""
+    return f"{base}_bytes", f"/proc/meminfo {field_name} in bytes.", "bytes"
 
 
 def _vmstat_name(field_name: str) -> tuple[str, str, bool, bool]:
-    """(metric, help, is_counter, exported by default) of a vmstat field, worked out once per name."""
-    known = _vmstat_names.get(field_name)
-    if known is None:
-        counts = is_counter(field_name)
-        known = (
-            f"{PREFIX}vmstat_{metric_safe(field_name)}",
-            f"/proc/vmstat {field_name}.",
-            counts,
-            counts and VMSTAT_DEFAULT.match(field_name) is not None,
-        )
-        _vmstat_names[field_name] = known
-    return known
+    """(metric, help, is_counter, exported by default) of a vmstat field."""
+    counts = is_counter(field_name)
+    return (
+        f"{PREFIX}vmstat_{metric_safe(field_name)}",
+        f"/proc/vmstat {field_name}.",
+        counts,
+        counts and VMSTAT_DEFAULT.match(field_name) is not None,
+    )
 
 
-_vmstat_exported: dict[tuple[tuple[str, ...], bool], list[tuple[str, str, str, bool]]] = {}
+class _FieldFamilies:
+    """The families of one meminfo or vmstat field list, by position in the table. A field's family is made
+    again only when its value changed (most of ~90 stand still between two scrapes of a quiet host), so
+    the encoder finds the same samples and copies its text. Names, help and the export choice are worked
+    out once per field list; a scrape is one loop over positions (it runs on caches gone cold since the
+    last scrape, and a generator, a name lookup and a cache lookup per field were a tenth of it)."""
+
+    __slots__ = ("families", "names", "specs", "values")
+
+    def __init__(self, names: tuple[str, ...], specs: list[tuple[int, str, str, bool, str]]) -> None:
+        self.names = names  # the table's own tuple: the same object while the layout stands
+        self.specs = specs  # (position in the table, metric, help, counter, unit), in export order
+        self.values: list[int | None] = [None] * len(specs)
+        self.families: list[Family | None] = [None] * len(specs)
+
+    def build(self, numbers: Sequence[int]) -> list[Family]:
+        values, families = self.values, self.families
+        for at, (position, metric, help_text, counter, unit) in enumerate(self.specs):
+            value = numbers[position]
+            if value != values[at]:
+                values[at] = value
+                families[at] = (
+                    _new_counter(metric, help_text, value) if counter else _new_gauge(metric, help_text, value, unit)
+                )
+        return families  # type: ignore[return-value]  # every position is set by the first build
 
 
-def _vmstat_families(snap: Snapshot, every_field: bool) -> Iterator[Family]:
-    if snap.vmstat is None:
-        return
-    # Which of ~190 fields to export is decided once per field list (the same every sample), not per scrape.
-    key = (snap.vmstat.names, every_field)
-    exported = _vmstat_exported.get(key)
-    if exported is None:
-        if len(_vmstat_exported) > 8:
-            _vmstat_exported.clear()
-        exported = _vmstat_exported[key] = [
-            (field_name, metric, help_text, counts)
-            for field_name in snap.vmstat
-            for metric, help_text, counts, default in (_vmstat_name(field_name),)
-            if default or every_field
-        ]
-    values = snap.vmstat
-    for field_name, metric, help_text, counts in exported:
-        yield _field_family(metric, help_text, values[field_name], counts)
+_FIELD_FAMILIES: dict[tuple[str, bool], _FieldFamilies] = {}  # (source, every field) -> its families
+
+
+def _field_families(source: str, table: FieldTable, every_field: bool = False) -> list[Family]:
+    kept = _FIELD_FAMILIES.get((source, every_field))
+    if kept is None or kept.names is not table.names:
+        names = table.names
+        if source == "meminfo":
+            counts = table.count_fields
+            specs = [(at, *_meminfo_name(name, name in counts)) for at, name in enumerate(names)]
+            specs = [(at, metric, help_text, False, unit) for at, metric, help_text, unit in specs]
+        else:
+            specs = [
+                (at, metric, help_text, counts, "")
+                for at, name in enumerate(names)
+                for metric, help_text, counts, default in (_vmstat_name(name),)
+                if default or every_field
+            ]
+        kept = _FIELD_FAMILIES[(source, every_field)] = _FieldFamilies(names, specs)
+    return kept.build(table.numbers)
 
 
 def _pressure_families(snap: Snapshot) -> Iterator[Family]:  # reads snap.pressure only (_PRESSURE_MEMO)
@@ -1182,8 +1165,8 @@ def build_families(pub: Published) -> list[Family]:
     snap = pub.snapshot
     off = pub.families_off
     families: list[Family] = [
-        *(() if "meminfo" in off else _meminfo_families(snap)),
-        *(() if "vmstat" in off else _vmstat_families(snap, pub.vmstat_all)),
+        *(() if "meminfo" in off or snap.meminfo is None else _field_families("meminfo", snap.meminfo)),
+        *(() if "vmstat" in off or snap.vmstat is None else _field_families("vmstat", snap.vmstat, pub.vmstat_all)),
         *(() if "pressure" in off else _PRESSURE_MEMO.get((snap.pressure,), lambda: _pressure_families(snap))),
     ]
     for name, value in snap.derived().items():

@@ -105,6 +105,11 @@ class FieldTable(Mapping[str, int]):
         return self._layout.names
 
     @property
+    def numbers(self) -> Sequence[int]:
+        """The values in the order of `names` (read-only: shared with the table)."""
+        return self._numbers
+
+    @property
     def count_fields(self) -> frozenset[str]:
         return self._layout.counts
 
