@@ -174,11 +174,15 @@ def rates(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     seconds = after.monotonic - before.monotonic
     same_boot = before.boot_id is None or after.boot_id is None or before.boot_id == after.boot_id
 
+    known: dict[str, float | None] = {}  # several rates share a counter (pgpgin, pgscan_*, pgsteal_*)
+
     def rate(name: str) -> float | None:
+        if name in known:
+            return known[name]
         a, b = counter(before, name), counter(after, name)
-        if a is None or b is None or seconds <= 0 or not same_boot or b < a:
-            return None
-        return (b - a) / seconds
+        value = None if a is None or b is None or seconds <= 0 or not same_boot or b < a else (b - a) / seconds
+        known[name] = value
+        return value
 
     return {spec.name: spec.compute(rate) for spec in RATES}
 

@@ -7,7 +7,7 @@ are computed with monotonic deques, so their cost does not grow with the window 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from memmond.model.snapshot import Snapshot
 
@@ -47,23 +47,26 @@ class History:
         return list(self._ring)[-count:]
 
 
-# name -> (metric name, keep max?, how to get the value from a snapshot)
-EXTREMES: dict[str, tuple[bool, Callable[[Snapshot], float | None], str]] = {
-    "mem_available_min_bytes": (False, lambda s: s.mem_available, "Lowest MemAvailable"),
-    "mem_free_min_bytes": (False, lambda s: s.mem_field("MemFree"), "Lowest MemFree"),
-    "page_cache_min_bytes": (
-        False,
-        lambda s: s.derived().get("page_cache"),
-        "Smallest page cache (Cached + Buffers)",
-    ),
-    "memory_used_max_bytes": (
-        True,
-        lambda s: s.derived().get("memory_used"),
-        "Highest MemTotal - MemAvailable",
-    ),
-    "dirty_max_bytes": (True, lambda s: s.mem_field("Dirty"), "Highest Dirty"),
-    "writeback_max_bytes": (True, lambda s: s.mem_field("Writeback"), "Highest Writeback"),
+# name -> (keep max?, what it is); the values come from extreme_values, in this order
+EXTREMES: dict[str, tuple[bool, str]] = {
+    "mem_available_min_bytes": (False, "Lowest MemAvailable"),
+    "mem_free_min_bytes": (False, "Lowest MemFree"),
+    "page_cache_min_bytes": (False, "Smallest page cache (Cached + Buffers)"),
+    "memory_used_max_bytes": (True, "Highest MemTotal - MemAvailable"),
+    "dirty_max_bytes": (True, "Highest Dirty"),
+    "writeback_max_bytes": (True, "Highest Writeback"),
 }
+_EXTREME_FIELDS = ("MemFree", "Dirty", "Writeback")
+
+
+def extreme_values(snap: Snapshot) -> tuple[float | int | None, ...]:
+    """The values of EXTREMES, in its order, from one snapshot: in one function (every sample)."""
+    table = snap.meminfo
+    if table is None:
+        return (None,) * len(EXTREMES)
+    free, dirty, writeback = table.pick(_EXTREME_FIELDS)
+    derived = snap.derived()
+    return (snap.mem_available, free, derived.get("page_cache"), derived.get("memory_used"), dirty, writeback)
 
 
 class Extremes:
@@ -75,13 +78,12 @@ class Extremes:
     def __init__(self, window: float) -> None:
         self.window = window
         self._entries: dict[str, deque[tuple[float, float]]] = {name: deque() for name in EXTREMES}
-        self._plan = [(keep_max, getter, self._entries[name]) for name, (keep_max, getter, _) in EXTREMES.items()]
+        self._plan = [(keep_max, self._entries[name]) for name, (keep_max, _) in EXTREMES.items()]
 
     def add(self, snap: Snapshot) -> None:
         now = snap.monotonic
         horizon = now - self.window
-        for keep_max, getter, entries in self._plan:
-            value = getter(snap)
+        for (keep_max, entries), value in zip(self._plan, extreme_values(snap), strict=True):
             if value is None:
                 continue
             value = float(value)

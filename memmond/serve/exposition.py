@@ -142,7 +142,7 @@ def _spec_list() -> list[MetricSpec]:
             "as MemFree + Buffers + Cached.",
         )
     )
-    for name, (_, _, what) in EXTREMES.items():
+    for name, (_, what) in EXTREMES.items():
         specs.append(
             MetricSpec(
                 f"{PREFIX}{name}",
@@ -628,10 +628,10 @@ class SelfStats:
         self.samples_total += 1
         self.duration_sum += snap.capture_seconds
         _count_into(SAMPLE_DURATION_BUCKETS, self.duration_bucket_counts, snap.capture_seconds)
-        for source in snap.errors:
+        for source in snap.errors:  # none on a healthy host: no further work
             if source not in snap.unavailable:
                 self.source_errors_total[source] += 1
-        for source, parsed in ((s, getattr(snap, s)) for s in SOURCES):
+        for source, parsed in zip(SOURCES, (snap.meminfo, snap.vmstat, snap.pressure), strict=True):
             if parsed is not None and parsed.skipped:
                 self.lines_skipped_total[source] += len(parsed.skipped)
 

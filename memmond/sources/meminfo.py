@@ -88,7 +88,7 @@ def _by_plan(text: str) -> MemInfo | None:
         return None
     try:  # JSON takes plain decimal integers only; anything odder goes to the regex and line parsers
         numbers = _decode_ints("[" + ",".join(plan.values_of(tokens)) + "]")
-        packed = pack([number * m for number, m in zip(numbers, plan.multipliers, strict=True)])
+        packed = pack(map(operator.mul, numbers, plan.multipliers))  # C-level: no bytecode a field
     except (ValueError, TypeError):
         return None
     return MemInfo(layout=plan.layout, numbers=packed)
