@@ -22,10 +22,9 @@ import tempfile
 from pathlib import Path
 
 from _harness import free_port, wait_http
-from budget import PROMETHEUS, measure_groups, start_node_exporter, stop_all
+from budget import PROMETHEUS, SAME_DATA, measure_groups, start_node_exporter, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
-SAME_DATA = "cgroups: {enabled: false}\n"
 
 
 def export_revision(revision: str) -> Path:

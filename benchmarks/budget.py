@@ -56,6 +56,10 @@ def start_node_exporter(port: int | None = None) -> tuple[subprocess.Popen, int]
     return proc, port
 
 
+# The files node_exporter's meminfo, vmstat and pressure collectors read, and nothing else.
+SAME_DATA = "cgroups: {enabled: false}\nsystem: {enabled: false}\n"
+
+
 def start_memmond_default(extra: list[str]) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
@@ -168,7 +172,13 @@ def main() -> None:
     parser.add_argument(
         "--no-cgroups",
         action="store_true",
-        help="memmond without its cgroup walk: exactly the data node_exporter's three collectors serve",
+        help="memmond without its cgroup walk (the subsystems beyond meminfo still read every 15 s)",
+    )
+    parser.add_argument(
+        "--same-data",
+        action="store_true",
+        help="memmond without its cgroup walk and without the subsystems beyond meminfo (THP, KSM, zswap, ...): "
+        "the files node_exporter's three collectors read, plus what memmond makes of them",
     )
     parser.add_argument(
         "--windows",
@@ -181,9 +191,9 @@ def main() -> None:
     assert PROMETHEUS, "install the Debian package prometheus"
 
     extra: list[str] = []
-    if args.no_cgroups:
+    if args.no_cgroups or args.same_data:
         config = Path(tempfile.mkdtemp(prefix="memmond-budget-config-")) / "memmond.yaml"
-        config.write_text("cgroups:\n  enabled: false\n")
+        config.write_text(SAME_DATA if args.same_data else "cgroups:\n  enabled: false\n")
         extra = ["--config", str(config)]
     memmonds = [start_memmond_default(extra) for _ in range(args.instances)]
     exporters = [start_node_exporter() for _ in range(args.instances)]

@@ -6,7 +6,7 @@ parse them, beside memmond and node_exporter in the same windows.
 Groups, each --per-group processes: `wake` (an epoll wait of one second, nothing else), `read` (wake,
 then pread /proc/meminfo, /proc/vmstat and /proc/pressure/memory, kept open), `parse` (wake, then
 memmond's own Sampler.capture(): the reads and the parsers, no rules, no history), memmond itself (the
-same data as node_exporter's meminfo, vmstat and pressure collectors: `cgroups: {enabled: false}`) and
+files node_exporter's meminfo, vmstat and pressure collectors read: budget.SAME_DATA) and
 node_exporter 1.5; one Prometheus scrapes the last two every --scrape-interval. Prints on-CPU time
 (schedstat) per process per second. Why: a target such as "2x node_exporter" is only reachable if the
 floor leaves room for it; the difference between `parse` and memmond is what memmond's own design adds.
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from budget import PROMETHEUS, measure_groups, start_memmond_default, start_node_exporter, stop_all
+from budget import PROMETHEUS, SAME_DATA, measure_groups, start_memmond_default, start_node_exporter, stop_all
 
 FILES = ("/proc/meminfo", "/proc/vmstat", "/proc/pressure/memory")
 
@@ -63,7 +63,7 @@ def main() -> None:
     assert PROMETHEUS, "install the Debian package prometheus"
     workdir = Path(tempfile.mkdtemp(prefix="memmond-floor-"))
     config = workdir / "memmond.yaml"
-    config.write_text("cgroups: {enabled: false}\n")
+    config.write_text(SAME_DATA)
     groups: dict[str, list[tuple[subprocess.Popen, int]]] = {"wake": [], "read": [], "parse": []}
     try:
         for _ in range(args.per_group):
