@@ -18,7 +18,17 @@ from pathlib import Path
 import pytest
 from conftest import RunningDaemon
 
-from memmond.serve.http import HttpError, accepts_gzip, parse_head, parse_request_line
+from memmond.config import Listen
+from memmond.serve.http import (
+    KNOWN_HEAD_BYTES,
+    KNOWN_HEADS,
+    HttpError,
+    HttpServer,
+    accepts_gzip,
+    parse_head,
+    parse_request_line,
+)
+from memmond.serve.loop import Loop
 
 
 def raw(port: int, payload: bytes, read: bool = True, timeout: float = 5) -> bytes:
@@ -207,9 +217,10 @@ def test_pipelined_and_half_closed_requests_are_answered_in_order() -> None:
         assert status_of(data) == 200
 
 
-def test_a_repeated_head_is_answered_as_parsed_and_any_change_to_it_is_seen() -> None:
-    """A connection remembers its last request head (a scraper repeats its own): the same bytes again get
-    the same answer, and a head that differs in anything, even only by what follows, is parsed anew."""
+def test_a_known_head_is_answered_as_parsed_and_any_change_to_it_is_seen() -> None:
+    """The server remembers a few small request heads parsed (a scraper repeats its own, on any
+    connection): the same bytes again get the same answer, and a head that differs in anything, even
+    only by what follows, is parsed anew."""
     healthy = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
     gzip_metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
     plain_metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n"
@@ -227,6 +238,22 @@ def test_a_repeated_head_is_answered_as_parsed_and_any_change_to_it_is_seen() ->
         assert [part.count(b"Content-Encoding: gzip") for part in parts[:3]] == [1, 1, 0]
         assert b"# HELP memmond_" in parts[2]  # plain text, not gzip
         assert parts[3].startswith(b"400 ")  # no Host: parsed anew, and refused
+
+
+def test_the_heads_a_server_remembers_stay_few_and_small_whoever_sends_them() -> None:
+    loop = Loop()
+    server = HttpServer(loop, Listen("127.0.0.1", 0), lambda: None)
+    try:
+        for number in range(10 * KNOWN_HEADS):
+            head = f"GET /{number} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            server.remember_head(head, parse_head(head[:-4]))
+            assert len(server.known_heads) <= KNOWN_HEADS
+        big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * KNOWN_HEAD_BYTES + b"\r\n\r\n"
+        server.remember_head(big, parse_head(big[:-4]))
+        assert big not in server.known_heads
+    finally:
+        server.close()
+        loop.close()
 
 
 def test_slowloris_is_cut_off_and_does_not_stop_scrapes_or_sampling(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ LANDING_PAGE = """<!DOCTYPE html>
 # Limits a scraper never comes near and a misbehaving client cannot get around.
 MAX_REQUEST_LINE = 8192
 MAX_HEADER_BYTES = 16384
+KNOWN_HEADS = 16  # request heads remembered parsed (HttpServer.known_heads)
+KNOWN_HEAD_BYTES = 1024  # the largest remembered: Prometheus sends ~250
 MAX_AUTH_IN_FLIGHT = 16  # bcrypt checks queued or running; past that: 503, Retry-After
 MAX_INPUT_BUFFER = MAX_REQUEST_LINE + MAX_HEADER_BYTES + 4  # pipelined bytes kept while a response goes out
 READ_CHUNK = 65536
@@ -299,8 +301,6 @@ class _Connection:
         "fd",
         "heap_when",
         "inbuf",
-        "last_head",
-        "last_request",
         "line_checked",
         "out",
         "processing",
@@ -329,11 +329,6 @@ class _Connection:
         self.line_checked = False  # the request line in the buffer passed parse_request_line
         self.scanned = 0  # the buffer holds no head end before this offset
         self.write_deadline_set = False
-        # The previous request's head, with its blank line, and what it parsed to: a scraper sends the
-        # same bytes every time (Prometheus: one head per target), so a head equal to the last is not
-        # parsed again (Request is immutable).
-        self.last_head = b""
-        self.last_request: Request | None = None
 
     # -- events ---------------------------------------------------------------------------------------
     def on_event(self, mask: int) -> None:
@@ -455,12 +450,14 @@ class _Connection:
 
     def _next_request(self) -> Request | None:
         inbuf = self.inbuf
-        last = self.last_head
-        if last and inbuf.startswith(last) and self.last_request is not None:
-            del inbuf[: len(last)]
-            self.line_checked = False
-            self.scanned = 0
-            return self.last_request
+        if not self.line_checked:  # a request's first look: is it a head the server has parsed before?
+            end = _HEAD_END.search(inbuf, 0, KNOWN_HEAD_BYTES)
+            if end is not None:
+                known = self.server.known_heads.get(bytes(inbuf[: end.end()]))
+                if known is not None:
+                    del inbuf[: end.end()]
+                    self.scanned = 0
+                    return known
         line_end = inbuf.find(b"\n", 0, MAX_REQUEST_LINE + 2)
         if line_end < 0:
             if len(inbuf) > MAX_REQUEST_LINE:
@@ -480,7 +477,7 @@ class _Connection:
         if end.start() - line_end > MAX_HEADER_BYTES:
             raise HttpError(431, "request header fields too large")
         request = parse_head(bytes(inbuf[: end.start()]))
-        self.last_head, self.last_request = bytes(inbuf[: end.end()]), request
+        self.server.remember_head(bytes(inbuf[: end.end()]), request)
         del inbuf[: end.end()]
         self.line_checked = False
         self.scanned = 0
@@ -610,6 +607,10 @@ class HttpServer:
         self.limits = limits or HttpLimits()
         self.closing = False
         self.connections: dict[int, _Connection] = {}
+        # Request heads parsed before, with their blank line: a scraper sends the same bytes every time
+        # (Prometheus: one head per target, the same on every connection), so a known head is not parsed
+        # again (Request is immutable). A few small heads: memory stays bounded whoever sends what.
+        self.known_heads: dict[bytes, Request] = {}
         # Connections waiting for a request (idle keep-alive, or a head still arriving), oldest first:
         # the first one makes room when max_connections are open.
         self._waiting: collections.OrderedDict[int, _Connection] = collections.OrderedDict()
@@ -699,6 +700,13 @@ class HttpServer:
         self.loop.call_at(time.monotonic() + ACCEPT_PAUSE_SECONDS, resume)
 
     # -- connection bookkeeping -----------------------------------------------------------------------
+    def remember_head(self, head: bytes, request: Request) -> None:
+        if len(head) > KNOWN_HEAD_BYTES:
+            return
+        if len(self.known_heads) >= KNOWN_HEADS:
+            self.known_heads.clear()  # many different heads (not scrapers): start again
+        self.known_heads[head] = request
+
     def waiting_for_request(self, conn: _Connection) -> None:
         """The connection is idle between requests: the idle timeout runs, and it may be evicted."""
         self._waiting[conn.fd] = conn
