@@ -8,8 +8,16 @@ from conftest import CURRENT, OLD_3_10, OLD_4_19
 
 from memmond.config import DEFAULT_LEVELS, LevelConfig, PsiFloor, Threshold
 from memmond.model.snapshot import Sampler, Snapshot
-from memmond.rules.engine import FIRING, INACTIVE, PENDING, Engine, Rule, _holds
-from memmond.rules.expr import EvalContext, Expression, ExpressionError, NoData, compile_expression, compile_together
+from memmond.rules.engine import FIRING, INACTIVE, PENDING, Engine, Rule
+from memmond.rules.expr import (
+    EvalContext,
+    Expression,
+    ExpressionError,
+    NoData,
+    compile_expression,
+    compile_together,
+    outcome,
+)
 from memmond.rules.levels import PressureTracker
 from memmond.rules.names import Vocabulary
 from memmond.rules.template import TemplateError, compile_template
@@ -195,10 +203,24 @@ def test_rules_evaluated_together_each_get_what_they_get_alone() -> None:
     for t, available, psi in [(0, 8 * GIB, None), (1, 1 * GIB, 0.05), (2, 1 * GIB, None), (3, 12 * GIB, 0.0)]:
         history.append(snap(t, available=available, dirty=3 * GIB, pgmajfault=40 * t, psi_full10=psi))
         ctx = EvalContext(history, 1.0)
-        alone = [_holds(expression, ctx) for expression in expressions]
+        alone = [outcome(expression, ctx) for expression in expressions]
         assert together(ctx) == alone, t
         outcomes |= {holds for holds, _ in alone}
     assert outcomes == {True, False, None}  # every kind of outcome was compared
+
+
+def test_rules_too_many_to_compile_together_are_evaluated_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import memmond.rules.expr as expr_module
+
+    expressions = [compile_expression(text, VOCAB) for text in ("mem_available < 10GiB", "psi_full_avg10 > 1%")]
+
+    def refuse(*args: object) -> None:
+        raise RecursionError("as Python's compiler does for a function too large")
+
+    monkeypatch.setattr(expr_module, "compile", refuse, raising=False)
+    together = compile_together(expressions)
+    ctx = EvalContext([snap(0, available=1 * GIB)], 1.0)
+    assert together(ctx) == [outcome(expression, ctx) for expression in expressions] == [(True, GIB), (None, None)]
 
 
 def test_the_value_an_event_reports_is_the_first_comparison_evaluated() -> None:

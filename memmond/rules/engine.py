@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memmond.model.snapshot import Snapshot
-from memmond.rules.expr import EvalContext, Expression, NoData, SeriesWindow, compile_together
+from memmond.rules.expr import EvalContext, Expression, SeriesWindow, compile_together, outcome
 from memmond.rules.names import Series, Vocabulary
 from memmond.rules.template import Template
 
@@ -76,16 +76,6 @@ class Transition:
     snapshot: Snapshot = field(repr=False)
     cgroup: str = ""  # for_each: cgroup rules: which cgroup, and its systemd unit
     unit: str = ""
-
-
-def _holds(expression: Expression, ctx: EvalContext) -> tuple[bool | None, float | None]:
-    """(true/false, or None for no data; the first compared value)."""
-    ctx.first_compare_value = None
-    try:
-        result = expression.evaluate(ctx)
-    except NoData:
-        return None, ctx.first_compare_value
-    return bool(result), ctx.first_compare_value
 
 
 class Engine:
@@ -214,7 +204,7 @@ class Engine:
 
     def _advance(self, rule: Rule, state: RuleState, ctx: EvalContext, now: float) -> str | None:
         """One step of one state machine; returns the new state (or "resolved"), None when it stays."""
-        holds, value = _holds(rule.expr, ctx)
+        holds, value = outcome(rule.expr, ctx)
         return self._step(rule, state, holds, value, now, ctx)
 
     def _step(
@@ -299,7 +289,7 @@ class Engine:
             return FIRING if now - state.since >= rule.for_seconds else None
         # firing
         if rule.clear is not None:
-            cleared, _ = _holds(rule.clear, ctx)
+            cleared, _ = outcome(rule.clear, ctx)
             return "resolved" if cleared else None
         if holds or holds is None:
             return None

@@ -712,6 +712,16 @@ def _function(name: str, reads: Iterable[tuple[str, str]], lines: list[str]) -> 
 Outcome = tuple[bool | None, float | None]  # true/false (None: no data), the first compared value
 
 
+def outcome(expression: Expression, ctx: EvalContext) -> Outcome:
+    """One expression's outcome on `ctx`, as compile_together gives each of its expressions."""
+    ctx.first_compare_value = None
+    try:
+        result = expression.evaluate(ctx)
+    except NoData:
+        return None, ctx.first_compare_value
+    return bool(result), ctx.first_compare_value
+
+
 def compile_together(expressions: Sequence[Expression]) -> Callable[[EvalContext], list[Outcome]]:
     """One function evaluating every expression on one context: each name several of them read (most
     rules read mem_total) is read once, and no call per rule around it. Every rule of the daemon runs
@@ -736,6 +746,9 @@ def compile_together(expressions: Sequence[Expression]) -> Callable[[EvalContext
             "        add((None, ctx.first_compare_value))",
         ]
     lines.append("    return out")
-    code = compile(_function("_evaluate_all", reads.items(), lines), "<rules>", "exec")
+    try:
+        code = compile(_function("_evaluate_all", reads.items(), lines), "<rules>", "exec")
+    except (RecursionError, SyntaxError, MemoryError):  # each compiled alone; all of them at once did not
+        return lambda ctx: [outcome(expression, ctx) for expression in expressions]
     exec(code, env)  # generated from the checked trees, as each expression's own
     return env["_evaluate_all"]  # type: ignore[return-value]
