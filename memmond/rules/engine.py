@@ -91,14 +91,13 @@ class Engine:
         self._cgroups_seen: float | None = None
         self._wanted, self._wanted_cgroup = self._window_series()
         self._slopes = self._slope_series()
-        self._machine_wide = self._machine_wide_rules()
+        self._compile_machine_wide()
 
-    def _machine_wide_rules(self) -> list[tuple[Rule, RuleState]]:
-        """The rules evaluated every sample, with their states: looked up once per reload, not per sample;
-        their expressions compiled into one function (compile_together)."""
-        machine_wide = [(rule, self.states[rule.name]) for rule in self.rules if not rule.per_cgroup]
-        self._evaluate_all = compile_together([rule.expr for rule, _ in machine_wide])
-        return machine_wide
+    def _compile_machine_wide(self) -> None:
+        """The rules evaluated every sample, with their states (looked up once per reload, not per sample),
+        and their expressions compiled into one function (compile_together)."""
+        self._machine_wide = [(rule, self.states[rule.name]) for rule in self.rules if not rule.per_cgroup]
+        self._evaluate_all = compile_together([rule.expr for rule, _ in self._machine_wide])
 
     def _slope_series(self) -> frozenset[Series]:
         """The series some deriv() reads: only their windows keep prefix sums."""
@@ -162,7 +161,7 @@ class Engine:
         self.vocabulary = vocabulary
         self._wanted, self._wanted_cgroup = self._window_series()
         self._slopes = self._slope_series()
-        self._machine_wide = self._machine_wide_rules()
+        self._compile_machine_wide()
         self._windows = {  # a window whose deriv() need changed is made again, with or without prefix sums
             series: rolling
             for series, rolling in self._windows.items()

@@ -735,8 +735,9 @@ def compile_together(expressions: Sequence[Expression]) -> Callable[[EvalContext
         env.update(expression.env)
         body = expression.body
         if not body:  # made without the compiler (the library's Python conditions): called as it is
-            body = f"_e{id(expression.evaluate):x}(ctx)"
-            env[body[:-5]] = expression.evaluate
+            name = f"_e{id(expression.evaluate):x}"
+            env[name] = expression.evaluate
+            body = f"{name}(ctx)"
         lines += [
             "    ctx.first_compare_value = None",
             "    try:",

@@ -163,7 +163,7 @@ class Daemon:
         self._next_due = 0.0
         self._down_sources: set[str] = set()
         self._last_status = 0.0
-        self._status_key: tuple[object, ...] = ()  # what a STATUS says that cannot wait
+        self._status_key: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None  # _status_now()
         self._last_watchdog = 0.0
         self._files: tuple[watch.FileSample, ...] = ()
         self._processes: tuple[watch.ProcessSample, ...] = ()
@@ -530,12 +530,12 @@ class Daemon:
         )
         self.notifier.reloaded(self._status())
 
-    def _status(self) -> str:
+    def _status(self, firing: tuple[str, ...] | None = None) -> str:
         """From the newest sample and the engine: publishing everything a scrape sees just for this line
-        cost more than the sample itself."""
+        cost more than the sample itself. `firing`: the firing rules when the caller has them already."""
         if self._newest is None:
             return "starting"
-        return status_line(self._newest, self.tracker.level, self._firing())
+        return status_line(self._newest, self.tracker.level, self._firing() if firing is None else firing)
 
     def _cgroup_pressure_path(self, path: str) -> str | None:
         """A cgroup's memory.pressure: in the cgroup2 tree (v2, or the controller-less tree of a hybrid host)."""
@@ -786,8 +786,8 @@ class Daemon:
     def _firing(self) -> tuple[str, ...]:
         return tuple(name for name, state in self.engine.states.items() if state.state == FIRING)
 
-    def _send_status(self, now: float) -> None:
-        self.notifier.status(self._status())
+    def _send_status(self, now: float, firing: tuple[str, ...] | None = None) -> None:
+        self.notifier.status(self._status(firing))
         self._last_status = now
 
     def _status_if_changed(self) -> None:
@@ -795,9 +795,10 @@ class Daemon:
         key = self._status_now()
         if key != self._status_key:
             self._status_key = key
-            self._send_status(time.monotonic())
+            self._send_status(time.monotonic(), key[1])
 
-    def _status_now(self) -> tuple[object, ...]:
+    def _status_now(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """What a STATUS says that cannot wait: (level, firing rules, sources down)."""
         errors = tuple(self._newest.errors) if self._newest is not None else ()
         return (self.tracker.level, self._firing(), errors)
 

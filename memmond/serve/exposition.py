@@ -721,8 +721,11 @@ def _field_families(source: str, table: FieldTable, every_field: bool = False) -
         names = table.names
         if source == "meminfo":
             counts = table.count_fields
-            specs = [(at, *_meminfo_name(name, name in counts)) for at, name in enumerate(names)]
-            specs = [(at, metric, help_text, False, unit) for at, metric, help_text, unit in specs]
+            specs = [
+                (at, metric, help_text, False, unit)
+                for at, name in enumerate(names)
+                for metric, help_text, unit in (_meminfo_name(name, name in counts),)
+            ]
         else:
             specs = [
                 (at, metric, help_text, counts, "")
