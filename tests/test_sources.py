@@ -315,3 +315,19 @@ def test_a_captured_tree_is_read_afresh_every_time(tmp_path: Path) -> None:
     (tmp_path / "meminfo").unlink()
     (tmp_path / "meminfo").write_text((CURRENT / "meminfo").read_text().replace(str(total // 1024), "1", 1))
     assert meminfo.read(captured)["MemTotal"] == 1024 and captured._kept == {}
+
+
+def test_pick_gives_each_table_its_own_fields_in_the_order_asked_and_none_for_a_missing_one() -> None:
+    from memmond.sources._table import FieldTable
+
+    wanted = ("c", "a")
+    one = FieldTable({"a": 1, "b": 2, "c": 3})
+    other = FieldTable({"c": 30, "x": 0, "a": 10})  # the same names at other positions
+    short = FieldTable({"a": 100, "b": 200})
+    for _ in range(2):  # the second time from the layouts' kept pickers
+        assert tuple(one.pick(wanted)) == (3, 1)
+        assert tuple(other.pick(wanted)) == (30, 10)
+        assert tuple(short.pick(wanted)) == (None, 100)
+        assert tuple(one.pick(("b",))) == (2,)
+    assert tuple(one.pick(tuple(["c", "a"]))) == (3, 1)  # an equal tuple, another object
+    assert one.pick(()) == () and short.pick(("z", "y")) == (None, None)

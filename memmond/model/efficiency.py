@@ -168,22 +168,32 @@ def _share(part: float | None, rest: float | None) -> float | None:
     return part / (part + rest)
 
 
+def _counters_read() -> tuple[str, ...]:
+    """Every counter name the formulas ask for (each formula asks for all of its names when all exist)."""
+    names: dict[str, None] = {}
+    for spec in RATES:
+        spec.compute(lambda name: names.setdefault(name) or 1.0)
+    return tuple(names)
+
+
+_COUNTERS = _counters_read()
+
+
 def rates(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     """Every rate by name; None where the kernel lacks a counter, a counter went backwards (reboot), or
-    nothing happened to divide by."""
+    nothing happened to divide by. Each counter is read from both tables in one pick (a scrape runs this
+    on cold caches); only a name the kernel spells otherwise goes through `lookup`."""
     seconds = after.monotonic - before.monotonic
     same_boot = before.boot_id is None or after.boot_id is None or before.boot_id == after.boot_id
-
-    known: dict[str, float | None] = {}  # several rates share a counter (pgpgin, pgscan_*, pgsteal_*)
-
-    def rate(name: str) -> float | None:
-        if name in known:
-            return known[name]
-        a, b = counter(before, name), counter(after, name)
-        value = None if a is None or b is None or seconds <= 0 or not same_boot or b < a else (b - a) / seconds
-        known[name] = value
-        return value
-
+    old, new = before.vmstat, after.vmstat
+    per_second: dict[str, float | None] = dict.fromkeys(_COUNTERS)
+    if old is not None and new is not None and seconds > 0 and same_boot:
+        for name, a, b in zip(_COUNTERS, old.pick(_COUNTERS), new.pick(_COUNTERS), strict=True):
+            if a is None or b is None:  # an older kernel's name, or per-zone counters
+                a, b = lookup(old, name), lookup(new, name)
+            if a is not None and b is not None and b >= a:
+                per_second[name] = (b - a) / seconds
+    rate = per_second.__getitem__
     return {spec.name: spec.compute(rate) for spec in RATES}
 
 

@@ -9,21 +9,66 @@ names (fault injection) cannot grow it without limit.
 
 from __future__ import annotations
 
+import operator
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from memmond.sources._lines import SkippedLine
 
 _LAYOUT_CACHE_SIZE = 32
+_PICKERS_PER_LAYOUT = 64
 
 
 class Layout:
-    __slots__ = ("counts", "index", "names")
+    __slots__ = ("counts", "index", "names", "pickers")
 
     def __init__(self, names: tuple[str, ...], counts: frozenset[str]) -> None:
         self.names = names
         self.index = {name: position for position, name in enumerate(names)}
         self.counts = counts
+        # id(names tuple) -> (that tuple, a getter of their positions)
+        self.pickers: dict[int, tuple[tuple[str, ...], Callable[[Sequence[int]], tuple[int | None, ...]]]] = {}
+
+    def picker(self, names: tuple[str, ...]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
+        """What `FieldTable.pick` runs for `names` on this layout: found by the tuple's identity (the
+        callers' name tuples are constants), so a pick hashes and compares no name, each a cache miss on
+        the cold caches a sample runs on."""
+        kept = self.pickers.get(id(names))
+        if kept is not None and kept[0] is names:
+            return kept[1]
+        if len(self.pickers) >= _PICKERS_PER_LAYOUT:
+            self.pickers.clear()
+        positions = [self.index.get(name) for name in names]
+        getter = _getter_with_gaps(positions)
+        self.pickers[id(names)] = (names, getter)
+        return getter
+
+
+def _getter_with_gaps(positions: list[int | None]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
+    """A getter of `positions`, None where a position is None (a field this layout lacks)."""
+    present = [at for at in positions if at is not None]
+    if not present:  # (also no names at all)
+        nothing = (None,) * len(positions)
+        return lambda numbers: nothing
+    if len(present) == len(positions):
+        return tuple_getter(present)
+    get = tuple_getter(present)
+    mask = tuple(at is not None for at in positions)
+
+    def getter(numbers: Sequence[int]) -> tuple[int | None, ...]:
+        found = iter(get(numbers))
+        return tuple(next(found) if there else None for there in mask)
+
+    return getter
+
+
+def tuple_getter(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """operator.itemgetter, but a 1-tuple for one position too (itemgetter returns the bare item)."""
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda items: (items[only],)
+    return operator.itemgetter(*positions)
 
 
 _layouts: dict[tuple[tuple[str, ...], frozenset[str]], Layout] = {}
@@ -80,11 +125,10 @@ class FieldTable(Mapping[str, int]):
         position = self._layout.index.get(name)
         return default if position is None else self._numbers[position]
 
-    def pick(self, names: Sequence[str]) -> list[int | None]:
+    def pick(self, names: tuple[str, ...]) -> tuple[int | None, ...]:
         """The values of `names` (None for a field the file lacks), in one call: for code that runs every
-        sample and wants several fields."""
-        position, numbers = self._layout.index.get, self._numbers
-        return [None if (at := position(name)) is None else numbers[at] for name in names]
+        sample and wants several fields. Give the same tuple object each time (a constant)."""
+        return self._layout.picker(names)(self._numbers)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._layout.names)

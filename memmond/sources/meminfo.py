@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Callable
 
 from memmond.sources._lines import SkippedLine, no_fields_error
-from memmond.sources._table import FieldTable, Layout, layout_for, pack
+from memmond.sources._table import FieldTable, Layout, layout_for, pack, tuple_getter
 from memmond.sources.procfs import ProcFS
 
 SOURCE = "meminfo"
@@ -57,22 +56,14 @@ class _Plan:
                 labels.append(position + 2)
             position += 3 if has_unit else 2
         self.tokens = position
-        self.key_of = _tuple_getter(labels)
+        self.key_of = tuple_getter(labels)
         self.key = "\n".join(
             token
             for name, has_unit in zip(layout.names, kib, strict=True)
             for token in ((name + ":", "kB") if has_unit else (name + ":",))
         )
-        self.values_of = _tuple_getter(values)
+        self.values_of = tuple_getter(values)
         self.multipliers = tuple(KIB if has_unit else 1 for has_unit in kib)
-
-
-def _tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
-    """operator.itemgetter, but a 1-tuple for one position too (itemgetter returns the bare item)."""
-    if len(positions) == 1:
-        only = positions[0]
-        return lambda items: (items[only],)
-    return operator.itemgetter(*positions)
 
 
 _plan: _Plan | None = None
