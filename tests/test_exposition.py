@@ -218,6 +218,21 @@ def test_an_encoder_that_reuses_unchanged_families_writes_what_a_fresh_one_write
             assert kept.render(families(step)) == Encoder(openmetrics).render(families(step)), step
 
 
+def test_a_family_handed_on_again_is_copied_from_its_kept_text_in_each_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from memmond.serve import textformat
+
+    same = [textformat.gauge("memmond_static", "never changes", 1.0), textformat.counter("memmond_n_total", "n", 7)]
+    text, openmetrics = Encoder(False).render(same), Encoder(True).render(same)
+    formatted: list[float] = []
+    real = textformat.go_float
+    monkeypatch.setattr(textformat, "go_float", lambda value: formatted.append(value) or real(value))
+    assert Encoder(False).render(same) == text and Encoder(True).render(same) == openmetrics
+    assert formatted == []  # neither format formatted a number again: each kept its own text
+    assert text != openmetrics and b"# EOF" not in text
+
+
 def test_families_whose_inputs_did_not_change_are_kept_and_a_change_rebuilds_them() -> None:
     """The rules', PSI's and OOM families are kept from scrape to scrape while what they read stays the
     same (the encoder then copies their text): a rule that fires must still show at the next scrape."""
@@ -266,6 +281,20 @@ def test_a_field_family_is_kept_while_its_value_stands_and_a_new_value_is_render
     assert daemon.latest is not None
     rendered = f"memmond_meminfo_mem_free_bytes {go_float(1234 * 1024)}\n".encode()
     assert rendered in daemon.latest.render(False, False)[0]
+    # the one-value families computed from the sample (derived, extremes, self) are kept the same way
+    used, lowest_free = family("memmond_memory_used_bytes"), family("memmond_mem_free_min_bytes")
+    interval = family("memmond_sample_interval_seconds")
+    assert family("memmond_memory_used_bytes") is used and family("memmond_sample_interval_seconds") is interval
+    line = next(line for line in meminfo.splitlines() if line.startswith("MemAvailable:"))
+    (tree / "meminfo").write_text(meminfo.replace(line, "MemAvailable:    2048 kB"))
+    assert family("memmond_memory_used_bytes") is not used
+    lower = family("memmond_mem_free_min_bytes")
+    assert lower is lowest_free  # MemFree is back to the file's own: the window's lowest stays 1234 kB
+    assert lower.samples[0][2] == 1234 * 1024
+    assert (
+        f"memmond_memory_used_bytes {go_float(float(total.samples[0][2] - 2048 * 1024))}\n".encode()
+        in (daemon.latest.render(False, False)[0])
+    )
     # another field list (a field more, one less): every family by its new position, none left over
     dirty = next(line for line in meminfo.splitlines() if line.startswith("Dirty:"))
     (tree / "meminfo").write_text(meminfo.replace(dirty + "\n", "") + "Unaccepted:        8 kB\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -666,6 +666,29 @@ def _histogram(name: str, bounds: tuple[float, ...], counts: list[int], total: f
     return _new_histogram(name, CATALOGUE[name].help, bounds, counts, total, unit="seconds")
 
 
+# One-value families by name with the value they were made for: one whose value stands still from scrape
+# to scrape (most of them on a quiet host) is handed on as the same object, whose text the encoder kept.
+_KEPT: dict[str, tuple[object, Family]] = {}
+
+
+def _kept(name: str, value: object, make: Callable[..., Family], *args: Any) -> Family:
+    """The family `make(*args)` made for `value` last time, or a new one when the value changed."""
+    last = _KEPT.get(name)
+    if last is not None and last[0] == value:
+        return last[1]
+    family = make(*args)
+    _KEPT[name] = (value, family)
+    return family
+
+
+def _kept_gauge(name: str, value: float, unit: str = "") -> Family:
+    return _kept(name, value, _gauge, name, value, unit)
+
+
+def _kept_counter(name: str, value: float) -> Family:
+    return _kept(name, value, _counter, name, value)
+
+
 def _meminfo_name(field_name: str, is_count: bool) -> tuple[str, str, str]:
     """(metric, help, unit) of a meminfo field."""
     base = f"{PREFIX}meminfo_{metric_safe(snake_name(field_name))}"
@@ -756,17 +779,39 @@ def _pressure_families(snap: Snapshot) -> Iterator[Family]:  # reads snap.pressu
 _BUILD_LABELS: Labels = (("python", ".".join(map(str, sys.version_info[:3]))), ("version", __version__))
 
 
+def _build_info() -> Family:
+    return _gauge("memmond_build_info").add(1, _BUILD_LABELS)
+
+
 def _self_families(pub: Published) -> Iterator[Family]:
     stats, snap = pub.stats, pub.snapshot
-    yield _gauge("memmond_build_info").add(1, _BUILD_LABELS)
+    yield _kept("memmond_build_info", _BUILD_LABELS, _build_info)
     yield _counter("memmond_samples_total", stats.samples_total)
-    yield _counter("memmond_samples_skipped_total", stats.samples_skipped_total)
+    yield _kept_counter("memmond_samples_skipped_total", stats.samples_skipped_total)
     yield _histogram(
         "memmond_sample_duration_seconds", SAMPLE_DURATION_BUCKETS, stats.duration_bucket_counts, stats.duration_sum
     )
-    yield _gauge("memmond_sample_interval_seconds", pub.interval_seconds, unit="seconds")
+    yield _kept_gauge("memmond_sample_interval_seconds", pub.interval_seconds, unit="seconds")
     yield _histogram("memmond_sample_jitter_seconds", JITTER_BUCKETS, stats.jitter_bucket_counts, stats.jitter_sum)
     yield _gauge("memmond_last_sample_timestamp_seconds", snap.wall_time, unit="seconds")
+    failing = pub.system.errors if pub.system is not None else {}
+    source_inputs = (
+        snap.errors,
+        snap.unavailable,
+        stats.source_errors_total,
+        stats.lines_skipped_total,
+        failing,
+        pub.system_errors_total,
+    )
+    yield from _SOURCES_MEMO.get(source_inputs, lambda: _source_families(pub, failing))
+    yield _kept_gauge("memmond_config_last_reload_successful", 1 if stats.config_reload_ok else 0)
+    yield _kept_gauge(
+        "memmond_config_last_reload_success_timestamp_seconds", stats.config_reload_success_time, unit="seconds"
+    )
+
+
+def _source_families(pub: Published, failing: Mapping[str, str]) -> Iterator[Family]:
+    stats, snap = pub.stats, pub.snapshot
     up = _gauge("memmond_source_up")
     unavailable = _gauge("memmond_source_unavailable")
     errors = _counter("memmond_source_errors_total")
@@ -779,7 +824,6 @@ def _self_families(pub: Published) -> Iterator[Family]:
         skipped.add(stats.lines_skipped_total[source], labels, "_total")
     # The subsystems beyond meminfo show up here only while failing, or once they have failed: a healthy
     # host pays no series for them (and one without them none at all).
-    failing = pub.system.errors if pub.system is not None else {}
     for source in sorted(set(failing) | set(pub.system_errors_total)):
         labels = (("source", source),)
         if source in failing:
@@ -787,12 +831,6 @@ def _self_families(pub: Published) -> Iterator[Family]:
             unavailable.add(0, labels)
         errors.add(pub.system_errors_total.get(source, 0), labels, "_total")
     yield from (up, unavailable, errors, skipped)
-    yield _gauge("memmond_config_last_reload_successful", 1 if stats.config_reload_ok else 0)
-    yield _gauge(
-        "memmond_config_last_reload_success_timestamp_seconds",
-        stats.config_reload_success_time,
-        unit="seconds",
-    )
 
 
 def _rule_families(pub: Published) -> Iterator[Family]:  # what it reads: build_families' rule_inputs
@@ -886,16 +924,22 @@ def _rate_families(pub: Published) -> Iterator[Family]:
         return
     yield _gauge("memmond_rates_window_seconds", pub.snapshot.monotonic - pub.rate_base.monotonic, unit="seconds")
     values = efficiency.rates(pub.rate_base, pub.snapshot)
-    families: dict[str, Family] = {}
-    for spec in efficiency.RATES:
-        value = values[spec.name]
-        if value is None:
-            continue
-        family = families.get(spec.metric)
-        if family is None:
-            family = families[spec.metric] = _gauge(spec.metric)
-        family.add(value, spec.labels)
-    yield from families.values()
+    for metric, specs in _RATE_METRICS.items():
+        samples = tuple((spec.labels, value) for spec in specs if (value := values[spec.name]) is not None)
+        if samples:
+            yield _kept(metric, samples, _rate_family, metric, samples)
+
+
+def _rate_family(metric: str, samples: tuple[tuple[Labels, float], ...]) -> Family:
+    family = _gauge(metric)
+    for labels, value in samples:
+        family.add(value, labels)
+    return family
+
+
+_RATE_METRICS: dict[str, list[efficiency.RateSpec]] = {}  # metric -> its rates, in RATES' order
+for _spec in efficiency.RATES:
+    _RATE_METRICS.setdefault(_spec.metric, []).append(_spec)
 
 
 _BASIC_EVENTS = ("oom_kill", "max", "high")
@@ -1161,7 +1205,14 @@ class _Memo:
         return self.families
 
 
-_RULES_MEMO, _PRESSURE_MEMO, _OOM_MEMO = _Memo(), _Memo(), _Memo()
+_RULES_MEMO, _PRESSURE_MEMO, _OOM_MEMO, _SOURCES_MEMO = _Memo(), _Memo(), _Memo(), _Memo()
+
+
+# derived value -> (metric, unit)
+_DERIVED_METRICS = {
+    name: (f"{PREFIX}{name}_bytes", "bytes") if spec.unit == "bytes" else (f"{PREFIX}{name}", "")
+    for name, spec in DERIVED.items()
+}
 
 
 def build_families(pub: Published) -> list[Family]:
@@ -1173,19 +1224,13 @@ def build_families(pub: Published) -> list[Family]:
         *(() if "pressure" in off else _PRESSURE_MEMO.get((snap.pressure,), lambda: _pressure_families(snap))),
     ]
     for name, value in snap.derived().items():
-        unit = DERIVED[name].unit
-        families.append(
-            _gauge(
-                f"{PREFIX}{name}" + ("_bytes" if unit == "bytes" else ""),
-                value,
-                unit="bytes" if unit == "bytes" else "",
-            )
-        )
+        metric, unit = _DERIVED_METRICS[name]
+        families.append(_kept_gauge(metric, value, unit))
     if snap.meminfo is not None:
-        families.append(_gauge("memmond_memory_available_estimated", 1 if snap.mem_available_estimated else 0))
+        families.append(_kept_gauge("memmond_memory_available_estimated", 1 if snap.mem_available_estimated else 0))
     for name, value in pub.extremes.items():
-        families.append(_gauge(f"{PREFIX}{name}", value, unit="bytes"))
-    families.append(_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
+        families.append(_kept_gauge(f"{PREFIX}{name}", value, unit="bytes"))
+    families.append(_kept_gauge("memmond_extremes_window_seconds", pub.extremes_window_seconds, unit="seconds"))
     rule_inputs = (pub.rules, pub.pressure_level, pub.stats.level_changes_total, pub.tunables)
     families.extend(_RULES_MEMO.get(rule_inputs, lambda: _rule_families(pub)))
     families.extend(_rate_families(pub))

@@ -24,7 +24,7 @@ class Family:
     names it. Samples are (suffix, labels, value), the suffix appended to the name ('', '_total',
     '_bucket', '_sum', '_count')."""
 
-    __slots__ = ("help", "name", "samples", "type", "unit")
+    __slots__ = ("help", "name", "samples", "texts", "type", "unit")
 
     def __init__(self, name: str, type_: str, help_: str, unit: str = "") -> None:
         self.name = name
@@ -32,6 +32,10 @@ class Family:
         self.help = help_
         self.unit = unit
         self.samples: list[tuple[str, Labels, float]] = []
+        # The encoders' text of this family (text format, OpenMetrics), kept on it: a family handed on
+        # unchanged from the last scrape (the builders keep those whose values stood still) costs a look
+        # at this list. A family is not added to once it has been rendered.
+        self.texts: list[bytes | None] = [None, None]
 
     def add(self, value: float, labels: Labels = (), suffix: str = "") -> Family:
         self.samples.append((suffix, labels, value))
@@ -156,23 +160,28 @@ class Encoder:
         append = out.append
         prefix_of = self._prefix
         chunks = self._chunks
+        slot = 1 if self.openmetrics else 0
         if len(chunks) > self.MAX_CACHED:
             chunks.clear()
         for family in families:
-            key = (family.name, family.help)
-            samples = family.samples
-            last = chunks.get(key)
-            if last is not None and last[0] == samples:  # compared in C; equal values print alike
-                append(last[1])
-                continue
-            parts = [self._header(family)]
-            name = family.name
-            for suffix, labels, value in samples:
-                parts.append(prefix_of(name + suffix, labels))
-                parts.append(go_float(value))
-                parts.append("\n")
-            chunk = "".join(parts).encode()
-            chunks[key] = (samples, chunk)
+            texts = family.texts
+            chunk = texts[slot]
+            if chunk is None:
+                key = (family.name, family.help)
+                samples = family.samples
+                last = chunks.get(key)
+                if last is not None and last[0] == samples:  # compared in C; equal values print alike
+                    chunk = last[1]
+                else:
+                    parts = [self._header(family)]
+                    name = family.name
+                    for suffix, labels, value in samples:
+                        parts.append(prefix_of(name + suffix, labels))
+                        parts.append(go_float(value))
+                        parts.append("\n")
+                    chunk = "".join(parts).encode()
+                    chunks[key] = (samples, chunk)
+                texts[slot] = chunk
             append(chunk)
         if self.openmetrics:
             append(b"# EOF\n")
