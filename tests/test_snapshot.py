@@ -206,3 +206,37 @@ def test_a_psi_file_unchanged_since_the_last_sample_is_that_reading_and_a_change
     assert sampler.capture().pressure is None  # a bad file is an error, never the last good reading
     psi.write_text((CURRENT / "pressure" / "memory").read_text())
     assert sampler.capture().pressure == first.pressure
+
+
+def test_window_extremes_read_at_any_time_are_the_extremes_of_the_samples_in_the_window() -> None:
+    """Samples only note their values; whenever the extremes are read (after one sample, after a few,
+    after more than the pending limit) they are those of the samples within the window, as a scan of
+    every sample in it finds them."""
+    import random
+
+    from memmond.model.history import EXTREMES, Extremes, extreme_values
+
+    rng = random.Random(7)
+    extremes = Extremes(window=10.0)
+    seen: list[Snapshot] = []
+    for step in range(400):
+        mem = {
+            "MemTotal": 1000,
+            "MemFree": rng.randrange(100, 900),
+            "MemAvailable": rng.randrange(100, 900),
+            "Buffers": rng.randrange(10),
+            "Cached": rng.randrange(100, 300),
+            "Dirty": rng.randrange(50),
+            "Writeback": rng.randrange(5),
+        }
+        snap = Snapshot(step * 0.5, step * 0.5, None, MemInfo(mem), None, None)
+        extremes.add(snap)
+        seen.append(snap)
+        assert len(extremes._pending) < Extremes.PENDING_MAX
+        if rng.random() < (0.5 if step < 100 else 0.01):  # often at first, then rarely: past PENDING_MAX
+            in_window = [s for s in seen if s.monotonic >= snap.monotonic - 10.0]
+            expected = {}
+            for at, (name, (keep_max, _)) in enumerate(EXTREMES.items()):
+                values = [float(v) for s in in_window if (v := extreme_values(s)[at]) is not None]
+                expected[name] = max(values) if keep_max else min(values)
+            assert extremes.values() == expected, step

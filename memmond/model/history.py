@@ -70,32 +70,44 @@ def extreme_values(snap: Snapshot) -> tuple[float | int | None, ...]:
 
 
 class Extremes:
-    """All window extremes memmond exports, fed one snapshot at a time: for each, a deque of (time, value)
-    whose values only rise (a minimum's) or only fall (a maximum's), so its first entry is the extreme of
-    the window. One loop over the six, not an object and a comparison function each: it runs every
-    sample, on caches gone cold since the last one."""
+    """All window extremes memmond exports: for each, a deque of (time, value) whose values only rise (a
+    minimum's) or only fall (a maximum's), so its first entry is the extreme of the window. A sample only
+    notes its six values; the deques take them in when the extremes are read (a scrape every 5-15 s) or
+    when PENDING_MAX have gathered: one warm pass over a few samples instead of a cold one every sample."""
+
+    PENDING_MAX = 64
 
     def __init__(self, window: float) -> None:
         self.window = window
         self._entries: dict[str, deque[tuple[float, float]]] = {name: deque() for name in EXTREMES}
         self._plan = [(keep_max, self._entries[name]) for name, (keep_max, _) in EXTREMES.items()]
+        self._pending: list[tuple[float, tuple[float | int | None, ...]]] = []
 
     def add(self, snap: Snapshot) -> None:
-        now = snap.monotonic
-        horizon = now - self.window
-        for (keep_max, entries), value in zip(self._plan, extreme_values(snap), strict=True):
-            if value is None:
-                continue
-            value = float(value)
-            if keep_max:
-                while entries and value >= entries[-1][1]:
-                    entries.pop()
-            else:
-                while entries and value <= entries[-1][1]:
-                    entries.pop()
-            entries.append((now, value))
-            while entries[0][0] < horizon:
-                entries.popleft()
+        pending = self._pending
+        pending.append((snap.monotonic, extreme_values(snap)))
+        if len(pending) >= self.PENDING_MAX:
+            self._take_pending()
+
+    def _take_pending(self) -> None:
+        window = self.window
+        for now, values in self._pending:
+            horizon = now - window
+            for (keep_max, entries), value in zip(self._plan, values, strict=True):
+                if value is None:
+                    continue
+                value = float(value)
+                if keep_max:
+                    while entries and value >= entries[-1][1]:
+                        entries.pop()
+                else:
+                    while entries and value <= entries[-1][1]:
+                        entries.pop()
+                entries.append((now, value))
+                while entries[0][0] < horizon:
+                    entries.popleft()
+        self._pending.clear()
 
     def values(self) -> dict[str, float]:
+        self._take_pending()
         return {name: entries[0][1] for name, entries in self._entries.items() if entries}
