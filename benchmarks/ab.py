@@ -1,6 +1,7 @@
 """Two versions of memmond side by side, in the same windows: did a change make the daemon cheaper?
 
     .venv/bin/python benchmarks/ab.py [--base HEAD] [--per-group 20] [--seconds 60] [--windows 5]
+        [--base-python PATH] [--python PATH]
 
 Runs --per-group daemons of the --base revision (exported with `git archive`) and as many of the working
 tree, interleaved, with the same config (--config-text; default: the same data node_exporter's meminfo,
@@ -35,11 +36,11 @@ def export_revision(revision: str) -> Path:
     return where
 
 
-def start_daemon(source: Path, config: Path) -> tuple[subprocess.Popen, int]:
+def start_daemon(source: Path, config: Path, python: str = sys.executable) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM")}
     env["PYTHONPATH"] = str(source)
-    argv = [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config),
+    argv = [python, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config),
             "--journal", "none", "--log-target", "stderr"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=source)
     return proc, port
@@ -58,6 +59,10 @@ def main() -> None:
     parser.add_argument("--warm-up", type=float, default=30.0)
     parser.add_argument("--scrape-interval", default="5s")
     parser.add_argument("--config-text", default=SAME_DATA, help="the YAML config both groups run with")
+    parser.add_argument(
+        "--base-python", default=sys.executable, help="the interpreter the base group runs under (needs PyYAML)"
+    )
+    parser.add_argument("--python", default=sys.executable, help="the interpreter the changed group runs under")
     args = parser.parse_args()
     assert PROMETHEUS, "install the Debian package prometheus"
 
@@ -67,11 +72,12 @@ def main() -> None:
     change = Path(tempfile.mkdtemp(prefix="memmond-ab-change-"))
     shutil.copytree(REPO / "memmond", change / "memmond")  # a copy: editing on while it runs changes nothing
     sources = {"base": export_revision(args.base), "change": change}
+    pythons = {"base": args.base_python, "change": args.python}
     groups: dict[str, list[tuple[subprocess.Popen, int]]] = {"base": [], "change": [], "node": []}
     try:
         for _ in range(args.per_group):
             for name, source in sources.items():
-                groups[name].append(start_daemon(source, config))
+                groups[name].append(start_daemon(source, config, pythons[name]))
         for name in sources:
             for _, port in groups[name]:
                 wait_http(port, "/-/ready", 60)
@@ -83,6 +89,8 @@ def main() -> None:
         workdir, groups, tuple(groups), args.scrape_interval, args.warm_up, args.seconds, args.windows
     )
     print(f"{args.per_group} of each, base {args.base} vs the working tree, scraped every {args.scrape_interval}")
+    if args.base_python != args.python:
+        print(f"base under {args.base_python}, the working tree under {args.python}")
     print("on-CPU ms per process per second (schedstat), by window:")
     heads = ("base", "change", "node", "change/base", "base/node", "change/node")
     print(f"{'window':>6} " + " ".join(f"{head:>{max(8, len(head))}}" for head in heads))
