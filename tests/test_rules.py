@@ -466,7 +466,8 @@ def test_custom_thresholds() -> None:
 
 def test_rolling_windows_agree_with_computing_from_the_history() -> None:
     """The engine keeps per-series arrays instead of re-reading snapshots; both must give the same answer,
-    through gaps (a sample without vmstat), a counter reset and the history ring dropping old samples."""
+    through gaps (a sample without vmstat), a counter reset, the history ring dropping old samples, a
+    reload that adds a window and a sample the engine did not evaluate."""
     from collections import deque
 
     texts = [
@@ -487,6 +488,11 @@ def test_rolling_windows_agree_with_computing_from_the_history() -> None:
         if t % 6 == 5:
             sample = Snapshot(t, t, "boot", sample.meminfo, None, None, errors={"vmstat": "gone"})
         history.append(sample)
+        if t == 30:
+            continue  # a sample the engine never saw: every window is filled from the history again
+        if t == 25:  # a reload with one more window: the new one is filled, the others fed on
+            more = compile_expression("max_over(pgmajfault, 4s)", VOCAB)
+            engine.replace_rules([Rule(f"r{i}", e) for i, e in enumerate([*expressions, more])], VOCAB)
         engine.evaluate(history, 1.0)
         direct = EvalContext(history, 1.0)
         rolling = EvalContext(history, 1.0, engine._windows)
@@ -498,6 +504,7 @@ def test_rolling_windows_agree_with_computing_from_the_history() -> None:
                 except NoData:
                     results.append("nodata")
             assert results[0] == pytest.approx(results[1]), (t, text, results)
+        assert set(engine._windows) == set(engine._wanted)  # each series read through a window has one
 
 
 def test_deriv_from_prefix_sums_agrees_with_the_direct_slope_through_trims_and_rebases() -> None:
