@@ -1,6 +1,6 @@
 """What a fleet pays per host: memmond beside node_exporter 1.5, both scraped by one real Prometheus.
 
-    .venv/bin/python benchmarks/budget.py [--instances 50] [--seconds 120] [--scrape-interval 5s]
+    .venv/bin/python benchmarks/budget.py [--instances 50] [--seconds 120] [--scrape-interval 5s] [--python PATH]
 
 Starts N memmond (default config, 1 Hz) and N node_exporter (only its meminfo, vmstat and pressure
 collectors: the same data) on loopback, and a Prometheus 2.x (Debian package) scraping all of them every
@@ -60,10 +60,10 @@ def start_node_exporter(port: int | None = None) -> tuple[subprocess.Popen, int]
 SAME_DATA = "cgroups: {enabled: false}\nsystem: {enabled: false}\n"
 
 
-def start_memmond_default(extra: list[str]) -> tuple[subprocess.Popen, int]:
+def start_memmond_default(extra: list[str], python: str = sys.executable) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--log-target", "stderr", *extra],
+        [python, "-m", "memmond", "run", "--listen", f"127.0.0.1:{port}", "--log-target", "stderr", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -157,6 +157,10 @@ def body_sizes(port: int) -> tuple[int, int]:
     return len(plain), len(zipped)
 
 
+def python_version(python: str) -> str:
+    return subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def query(prometheus_port: int, expr: str) -> dict[str, float]:
     url = f"http://127.0.0.1:{prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -187,6 +191,12 @@ def main() -> None:
         help="measure CPU over this many consecutive windows of --seconds and print each ratio and their median "
         "(a single window's ratio moves by several percent between runs)",
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter memmond runs under (with PyYAML and memmond importable), e.g. a venv made from the "
+        "distribution's /usr/bin/python3, which the .deb and install.sh use",
+    )
     args = parser.parse_args()
     assert PROMETHEUS, "install the Debian package prometheus"
 
@@ -195,7 +205,7 @@ def main() -> None:
         config = Path(tempfile.mkdtemp(prefix="memmond-budget-config-")) / "memmond.yaml"
         config.write_text(SAME_DATA if args.same_data else "cgroups:\n  enabled: false\n")
         extra = ["--config", str(config)]
-    memmonds = [start_memmond_default(extra) for _ in range(args.instances)]
+    memmonds = [start_memmond_default(extra, args.python) for _ in range(args.instances)]
     exporters = [start_node_exporter() for _ in range(args.instances)]
     workdir = Path(tempfile.mkdtemp(prefix="memmond-budget-"))
     targets = {"memmond": [port for _, port in memmonds], "node": [port for _, port in exporters]}
@@ -229,6 +239,7 @@ def main() -> None:
             )
 
         print(f"{args.instances} of each, scraped every {args.scrape_interval} by Prometheus, {wall:.0f} s measured")
+        print(f"memmond under {args.python} ({python_version(args.python)})")
         print(f"targets up: memmond {up.get('memmond', 0):.0f}, node_exporter {up.get('node', 0):.0f}")
         row("series per target", series["memmond"], series["node"], "")
         row("bytes per scrape, plain", sizes["memmond"][0], sizes["node"][0], "KB", 1e-3)
