@@ -144,13 +144,17 @@ def _can_stall() -> str | None:
 
 STALLER = """
 import os, sys, time
-hold = bytearray(36 << 20)  # anonymous memory the 48 MiB limit cannot reclaim (no swap)
+# Anonymous memory the 48 MiB limit cannot reclaim (no swap), sized from what this interpreter holds
+# already so that ~6 MiB are left whichever python runs it (Debian's starts 2 MiB smaller than pyenv's,
+# and with 36 MiB flat its stalls came too seldom for the trigger in a busy run).
+anon = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("RssAnon:")) << 10
+hold = bytearray((48 << 20) - anon - (6 << 20))
 for i in range(0, len(hold), 4096):
     hold[i] = 1
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 end = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:  # the file's pages evict each other in the ~12 MiB left: reclaim stalls
+while time.monotonic() < end:  # the file's pages evict each other in the ~6 MiB left: reclaim stalls
     os.lseek(fd, 0, 0)
     while os.read(fd, 1 << 20):
         pass
