@@ -51,6 +51,9 @@ OLD_NAMES = {
 
 _ZONES = ("dma", "dma32", "normal", "movable", "high", "device")
 _ZONED = ("pgsteal_kswapd", "pgsteal_direct", "pgscan_kswapd", "pgscan_direct", "allocstall")
+# counter -> its per-zone fields, as constants: a table picks them in one call (allocstall is per zone
+# since 4.10, so the efficiency rates sum it at every scrape)
+_ZONED_FIELDS = {name: tuple(f"{name}_{zone}" for zone in _ZONES) for name in _ZONED}
 
 
 def lookup(values: Mapping[str, int], name: str) -> float | None:
@@ -62,8 +65,10 @@ def lookup(values: Mapping[str, int], name: str) -> float | None:
     old = OLD_NAMES.get(name)
     if old is not None and old in values:
         return float(values[old])
-    if name in _ZONED:
-        zoned = [values[f"{name}_{zone}"] for zone in _ZONES if f"{name}_{zone}" in values]
+    fields = _ZONED_FIELDS.get(name)
+    if fields is not None:
+        found = values.pick(fields) if isinstance(values, FieldTable) else map(values.get, fields)
+        zoned = [value for value in found if value is not None]
         return float(sum(zoned)) if zoned else None
     return None
 
