@@ -209,6 +209,31 @@ def test_rules_evaluated_together_each_get_what_they_get_alone() -> None:
     assert outcomes == {True, False, None}  # every kind of outcome was compared
 
 
+def test_the_meminfo_fields_a_rule_reads_come_from_each_table_by_its_own_layout() -> None:
+    """A rule's plain meminfo names are picked from the table in one call: a table with its fields in
+    another order, one without a field the rule reads, and a sample without meminfo must each give what
+    reading the fields by name gives."""
+    base = dict(snap(0).meminfo.as_dict())
+    reordered = dict(reversed(list(base.items())))
+    without_dirty = {name: value for name, value in base.items() if name != "Dirty"}
+    expression = compile_expression("mem_total - 2 * dirty - writeback", VOCAB)
+    together = compile_together([expression, compile_expression("sunreclaim > 0", VOCAB)])
+    for t, fields in enumerate([base, reordered, without_dirty, None, base]):
+        meminfo = MemInfo(fields) if fields is not None else None
+        history = [Snapshot(t, t, "boot", meminfo, None, None)]
+        ctx = EvalContext(history, 1.0)
+        if fields is None or "Dirty" not in fields:
+            with pytest.raises(NoData):
+                expression.evaluate(ctx)
+        else:
+            assert expression.evaluate(ctx) == fields["MemTotal"] - 2 * fields["Dirty"] - fields["Writeback"]
+        expected_sunreclaim = None if fields is None else True
+        assert [holds for holds, _ in together(ctx)] == [
+            None if fields is None or "Dirty" not in fields else True,
+            expected_sunreclaim,
+        ]
+
+
 def test_rules_too_many_to_compile_together_are_evaluated_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     import memmond.rules.expr as expr_module
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from memmond.format import SIZE_UNITS
 from memmond.model.snapshot import Snapshot
-from memmond.rules.names import Series, Vocabulary, value_range
+from memmond.rules.names import MEMINFO_FIELD, Series, Vocabulary, value_range
 from memmond.sources.cgroup import CgroupMemory
 
 MAX_EXPRESSION_LENGTH = 2000
@@ -682,7 +682,7 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
     try:
         body_source = compiler.compile(tree)
         reads = tuple(compiler.reads.items())
-        code = compile(_function("_evaluate", reads, [f"    return {body_source}"]), "<rule>", "exec")
+        code = compile(_function("_evaluate", reads, [f"    return {body_source}"], compiler.env), "<rule>", "exec")
     except (RecursionError, SyntaxError, MemoryError):  # Python's own limit on nested parentheses
         raise ExpressionError("not a valid expression: nested too deeply") from None
     namespace = dict(compiler.env)
@@ -703,10 +703,24 @@ def compile_expression(text: str, vocabulary: Vocabulary) -> Expression:
     )
 
 
-def _function(name: str, reads: Iterable[tuple[str, str]], lines: list[str]) -> str:
-    """Source of `def name(ctx)`: the newest snapshot as `now`, each read assigned once, then `lines`."""
+def _function(name: str, reads: Iterable[tuple[str, str]], lines: list[str], env: dict[str, object]) -> str:
+    """Source of `def name(ctx)`: the newest snapshot as `now`, each read assigned once, then `lines`.
+    The plain meminfo fields among the reads come from one `pick` of the table (one call, no name
+    looked up: the rules run every second on cold caches); their tuple of names is bound in `env`."""
     head = [f"def {name}(ctx):", "    now = ctx.now"]
-    return "\n".join([*head, *(f"    {local} = {getter}(now)" for local, getter in reads), *lines, ""])
+    fields = [(local, field) for local, getter in reads if (field := getattr(env[getter], MEMINFO_FIELD, None))]
+    if fields:
+        names = tuple(field for _, field in fields)
+        bound = f"_fields_{id(names):x}"
+        env[bound] = names  # held by the function's globals: the same object at every pick
+        locals_ = ", ".join(local for local, _ in fields)
+        head += [
+            "    _meminfo = now.meminfo",
+            f"    {locals_}, = (None,) * {len(fields)} if _meminfo is None else _meminfo.pick({bound})",
+        ]
+    picked = {local for local, _ in fields}
+    assigned = [f"    {local} = {getter}(now)" for local, getter in reads if local not in picked]
+    return "\n".join([*head, *assigned, *lines, ""])
 
 
 Outcome = tuple[bool | None, float | None]  # true/false (None: no data), the first compared value
@@ -748,7 +762,7 @@ def compile_together(expressions: Sequence[Expression]) -> Callable[[EvalContext
         ]
     lines.append("    return out")
     try:
-        code = compile(_function("_evaluate_all", reads.items(), lines), "<rules>", "exec")
+        code = compile(_function("_evaluate_all", reads.items(), lines, env), "<rules>", "exec")
     except (RecursionError, SyntaxError, MemoryError):  # each compiled alone; all of them at once did not
         return lambda ctx: [outcome(expression, ctx) for expression in expressions]
     exec(code, env)  # generated from the checked trees, as each expression's own

@@ -39,11 +39,17 @@ class Series:
     per_cgroup: bool = False
 
 
+# The attribute of a getter that reads one plain /proc/meminfo field, naming it: the rule compiler picks
+# all such fields of a function in one call instead of calling each getter.
+MEMINFO_FIELD = "meminfo_field"
+
+
 def _meminfo_getter(field: str) -> Callable[[Snapshot], float | None]:
     def get(snap: Snapshot) -> float | None:  # snap.mem_field() inlined: read by most rules every second
         meminfo = snap.meminfo
         return None if meminfo is None else meminfo.get(field)
 
+    setattr(get, MEMINFO_FIELD, field)
     return get
 
 
