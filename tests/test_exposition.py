@@ -303,3 +303,13 @@ def test_a_field_family_is_kept_while_its_value_stands_and_a_new_value_is_render
     body = daemon.latest.render(False, False)[0]
     assert b"memmond_meminfo_dirty_bytes" not in body and b"memmond_meminfo_unaccepted_bytes 8192.0\n" in body
     assert family("memmond_meminfo_mem_total_bytes").samples == total.samples
+
+
+def test_an_observation_counts_in_the_first_bucket_whose_bound_it_does_not_exceed() -> None:
+    from memmond.serve.exposition import _count_into
+
+    bounds = (0.001, 0.01, 0.1)
+    counts = [0, 0, 0, 0]
+    for value in (0.0, 0.001, 0.0010001, 0.01, 0.05, 0.1, 0.2, 1e9):
+        _count_into(bounds, counts, value)
+    assert counts == [2, 2, 2, 2]  # a value equal to a bound is in that bucket (le); above all: +Inf

@@ -9,6 +9,7 @@ encoding 150 times for nobody. No scrape ever reads /proc.
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import zlib
@@ -595,12 +596,9 @@ def catalogue_markdown() -> str:
 
 
 def _count_into(bounds: tuple[float, ...], counts: list[int], value: float) -> None:
-    """One observation into per-bucket (not cumulative) counts; the last count is the +Inf bucket."""
-    for index, bound in enumerate(bounds):
-        if value <= bound:
-            counts[index] += 1
-            return
-    counts[-1] += 1
+    """One observation into per-bucket (not cumulative) counts; the last count is the +Inf bucket. The
+    first bound at or above the value, found in C (twice a sample: duration and jitter)."""
+    counts[bisect.bisect_left(bounds, value)] += 1
 
 
 # -- self statistics, owned by the sampling thread and copied into each Published --------------------------
