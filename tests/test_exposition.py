@@ -313,3 +313,15 @@ def test_an_observation_counts_in_the_first_bucket_whose_bound_it_does_not_excee
     for value in (0.0, 0.001, 0.0010001, 0.01, 0.05, 0.1, 0.2, 1e9):
         _count_into(bounds, counts, value)
     assert counts == [2, 2, 2, 2]  # a value equal to a bound is in that bucket (le); above all: +Inf
+
+
+def test_a_derived_metrics_help_says_its_formula_once() -> None:
+    """HELP is what Grafana's tooltip and every scrape carry: "MemTotal - memory_available. Memory in use:
+    MemTotal - memory_available (...)" said it twice, in bytes every host sends on every scrape."""
+    from memmond.model.snapshot import DERIVED
+    from memmond.serve.exposition import CATALOGUE
+
+    for name, derived in DERIVED.items():
+        metric = f"memmond_{name}" + ("_bytes" if derived.unit == "bytes" else "")
+        assert CATALOGUE[metric].help.count(derived.formula) <= 1, CATALOGUE[metric].help
+        assert CATALOGUE[metric].help == derived.help

@@ -134,7 +134,7 @@ def _spec_list() -> list[MetricSpec]:
     ]
     for name, spec in DERIVED.items():
         metric = f"{PREFIX}{name}" + ("_bytes" if spec.unit == "bytes" else "")
-        specs.append(MetricSpec(metric, "gauge", f"{spec.formula}. {spec.help}"))
+        specs.append(MetricSpec(metric, "gauge", spec.help))  # each help names its formula
     specs.append(
         MetricSpec(
             "memmond_memory_available_estimated",
