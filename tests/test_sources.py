@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -153,6 +154,40 @@ def test_vmstat_skips_malformed_lines() -> None:
     stat = vmstat.parse("pgfault 10\nbroken\npgmajfault x\npswpin 1 2\nnr_dirty 5\npgfault 11\n")
     assert stat.as_dict() == {"pgfault": 10, "nr_dirty": 5}
     assert [s.lineno for s in stat.skipped] == [2, 3, 4, 6]
+
+
+@pytest.mark.parametrize("layout_known", [False, True])
+@pytest.mark.parametrize(("value", "kept"), [("x", None), ("1.5", None), ("-3", -3), (str(2**64), 2**64), ("+7", 7)])
+def test_vmstat_odd_values_parse_alike_whether_or_not_the_fields_were_seen_before(
+    layout_known: bool, value: str, kept: int | None
+) -> None:
+    """Every sample after the first takes the fast path of a known field list: a value it cannot hold
+    (not an integer, past 64 bits) must give what the line parser gives, not an error or a wrong number."""
+    text = (CURRENT / "vmstat").read_text()
+    if layout_known:
+        vmstat.parse(text)
+    odd = re.sub(r"^pgfault \d+$", f"pgfault {value}", text, count=1, flags=re.M)
+    assert odd != text
+    stat = vmstat.parse(odd)
+    assert stat.get("pgfault") == kept
+    assert [line.text for line in stat.skipped] == ([] if kept is not None else [f"pgfault {value}"])
+    assert stat["pgmajfault"] == vmstat.parse(text)["pgmajfault"]
+
+
+@pytest.mark.parametrize("layout_known", [False, True])
+@pytest.mark.parametrize(("value", "kept"), [("x", None), (str(2**60), 2**70), ("-3", -3 * 1024)])
+def test_meminfo_odd_values_parse_alike_whether_or_not_the_fields_were_seen_before(
+    layout_known: bool, value: str, kept: int | None
+) -> None:
+    text = (CURRENT / "meminfo").read_text()
+    if layout_known:
+        meminfo.parse(text)
+    odd = re.sub(r"^Dirty: +\d+ kB$", f"Dirty:  {value} kB", text, count=1, flags=re.M)
+    assert odd != text
+    info = meminfo.parse(odd)
+    assert info.get("Dirty") == kept
+    assert len(info.skipped) == (0 if kept is not None else 1)
+    assert info["MemTotal"] == meminfo.parse(text)["MemTotal"]
 
 
 def test_vmstat_garbage_is_a_parse_error() -> None:

@@ -6,9 +6,9 @@ fixed list would either invent zeros for absent fields or silently lose new ones
 
 from __future__ import annotations
 
-import json
 import operator
 import re
+from array import array
 
 from memmond.sources._lines import SkippedLine, no_fields_error
 from memmond.sources._table import FieldTable, Layout, layout_for, pack, tuple_getter
@@ -67,7 +67,6 @@ class _Plan:
 
 
 _plan: _Plan | None = None
-_decode_ints = json.JSONDecoder().decode
 
 
 def _by_plan(text: str) -> MemInfo | None:
@@ -77,12 +76,11 @@ def _by_plan(text: str) -> MemInfo | None:
     tokens = text.split()
     if len(tokens) != plan.tokens or "\n".join(plan.key_of(tokens)) != plan.key:
         return None
-    try:  # JSON takes plain decimal integers only; anything odder goes to the regex and line parsers
-        numbers = _decode_ints("[" + ",".join(plan.values_of(tokens)) + "]")
-        packed = pack(map(operator.mul, numbers, plan.multipliers))  # C-level: no bytecode a field
-    except (ValueError, TypeError):
+    try:  # int() and the kB multiplier over the values in C (map): no bytecode a field
+        numbers = array("q", list(map(operator.mul, map(int, plan.values_of(tokens)), plan.multipliers)))
+    except (ValueError, OverflowError):  # not an integer, or past 64 bits: the regex and line parsers cope
         return None
-    return MemInfo(layout=plan.layout, numbers=packed)
+    return MemInfo(layout=plan.layout, numbers=numbers)
 
 
 def parse(text: str) -> MemInfo:
