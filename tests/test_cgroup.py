@@ -3,6 +3,8 @@ capture of this machine (with a real OOM kill), hybrid pressure, the live tree, 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
+from memmond.model import cgroups
 from memmond.sources import cgroup
-from memmond.sources.cgroup import CgroupGone, Selection, Tree
+from memmond.sources.cgroup import CgroupGone, KeptFiles, Selection, Tree
 
 V2 = FIXTURES / "cgroup-v2-systemd"
 V1 = FIXTURES / "cgroup-v1-memory"
@@ -413,3 +416,34 @@ def test_show_ends_with_the_five_largest_cgroups() -> None:
     ]
     plain = run_memmond("--procfs", str(CURRENT), "show", "--rates-over", "0")  # no mount table in the fixture
     assert "Cgroups" not in plain.stdout
+
+
+@pytest.mark.parametrize("roots", [[V2], [V1, HYBRID]], ids=["v2", "v1 hybrid"])
+def test_a_walk_keeping_its_files_open_reads_what_a_walk_opening_each_reads(tmp_path: Path, roots: list[Path]) -> None:
+    copies = []
+    for root in roots:
+        shutil.copytree(root, tmp_path / root.name)
+        copies.append(tmp_path / root.name)
+    once = Tree.from_roots(copies)
+    assert once is not None
+    kept = dataclasses.replace(once, files=KeptFiles())
+    expected = cgroups.sample(once, Selection(), 50)
+    for _ in range(2):  # the first walk opens, the second reads through the kept descriptors
+        walked = cgroups.sample(kept, Selection(), 50)
+        assert walked.cgroups == expected.cgroups
+    files = kept.files
+    assert isinstance(files, KeptFiles) and files.fds
+    # A value written in place is read anew through the same descriptor.
+    some = next(c for c in walked.cgroups if c.path != "/")
+    usage = "memory.current" if once.memory.version == 2 else "memory.usage_in_bytes"
+    (copies[0] / some.path.lstrip("/") / usage).write_text("4096\n")
+    walked = cgroups.sample(kept, Selection(), 50)
+    assert next(c for c in walked.cgroups if c.path == some.path).current == 4096
+    # A cgroup that left the tree: its files are closed at the end of the walk.
+    shutil.rmtree(copies[0] / some.path.lstrip("/"))
+    walked = cgroups.sample(kept, Selection(), 50)
+    assert some.path not in {c.path for c in walked.cgroups}
+    assert not any(path.startswith(f"{copies[0]}{some.path}/") for path in files.fds)
+    kept_open, open_before = len(files.fds), len(os.listdir("/proc/self/fd"))
+    files.close()
+    assert not files.fds and len(os.listdir("/proc/self/fd")) == open_before - kept_open

@@ -18,7 +18,9 @@ from conftest import CURRENT, RunningDaemon
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memmond.sources import kmsg
+from memmond.model import cgroups
+from memmond.sources import cgroup, kmsg
+from memmond.sources.procfs import ProcFS
 
 OOM_LINE = (
     "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
@@ -290,3 +292,29 @@ def test_oom_lines_of_any_text_parse_or_are_refused(text: str) -> None:
     if kill is not None:
         assert isinstance(kill.pid, int) and kill.cgroup
         assert kmsg.add_sizes(kill, text) is None or kill.pid == kmsg.add_sizes(kill, text).pid  # type: ignore[union-attr]
+
+
+def test_a_walk_keeping_files_open_reads_a_cgroup_removed_and_made_again_anew(test_cgroups: list[OwnCgroup]) -> None:
+    """The daemon keeps each cgroup file open between walks. On the kernel's cgroup filesystem a removed
+    cgroup's open files fail (ENODEV), also once a cgroup of the same name exists again: the walk must
+    then read the new cgroup, not fail it or lose it."""
+    tree = cgroup.discover(ProcFS("/proc"), keep_open=True)
+    assert tree is not None and isinstance(tree.files, cgroup.KeptFiles)
+    name = f"memmond-test-{uuid.uuid4().hex[:8]}.scope"
+
+    def walked() -> dict[str, cgroup.CgroupMemory]:
+        return {c.path: c for c in cgroups.sample(tree, cgroup.Selection(), 1000).cgroups}
+
+    first = OwnCgroup(64 * MiB, name=name)
+    test_cgroups.append(first)
+    assert walked()[f"/{name}"].limit == 64 * MiB
+    assert any(f"/{name}/" in path for path in tree.files.fds)  # read through kept descriptors next time
+    assert walked()[f"/{name}"].limit == 64 * MiB
+    first.remove()
+    again = OwnCgroup(96 * MiB, name=name)
+    test_cgroups.append(again)
+    assert walked()[f"/{name}"].limit == 96 * MiB
+    again.remove()
+    assert f"/{name}" not in walked()
+    assert not any(f"/{name}/" in path for path in tree.files.fds)
+    tree.files.close()

@@ -52,4 +52,5 @@ def sample(tree: Tree, selection: Selection, max_cgroups: int, everything: bool 
         dropped_paths = {"/" + relative for _, relative in dropped}
         total = sum(current for current, relative in dropped if not _inside("/" + relative, dropped_paths))
         cgroups.append(CgroupMemory(path=OTHER, unit="", version=tree.memory.version, current=total))
+    tree.files.sweep()  # files of cgroups this walk did not read are closed
     return CgroupSample(tuple(cgroups), len(dropped), len(ranked) + 1, time.monotonic() - started, started)

@@ -286,7 +286,7 @@ class Daemon:
         self._next_cgroups = now + self._cgroup_interval()
         if not self._cgroup_tree_found:
             self._cgroup_tree_found = True
-            self._cgroup_tree = cgroup_source.discover(self.procfs, self.cgroup_roots)
+            self._cgroup_tree = cgroup_source.discover(self.procfs, self.cgroup_roots, keep_open=True)
             if self._cgroup_tree is None:
                 log.info("cgroups: no cgroup hierarchy with memory figures found; per-cgroup metrics are off")
             else:
@@ -927,7 +927,8 @@ def raise_fd_limit(connections: int) -> None:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 64  # the listening socket, /proc reads, journald, PSI triggers
+    # the listening socket, /proc reads, journald, PSI triggers; the cgroup files kept open between walks
+    wanted = connections + 64 + cgroup_source.KEPT_FILES_MAX
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
         try:

@@ -19,7 +19,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from memmond.sources import pressure
@@ -69,7 +69,8 @@ def parse_flat(text: str) -> tuple[dict[str, int], tuple[SkippedLine, ...]]:
     if len(tokens) == 2 * text.count("\n") + (0 if text.endswith("\n") or not text else 2):
         # Well formed (every line "name value"), as the kernel writes it: one C-level pass.
         names, numbers = tokens[0::2], tokens[1::2]
-        if all(n.isascii() and n.isdigit() for n in numbers) and len(set(names)) == len(names):
+        digits = "".join(numbers)  # every value plain digits: one C-level check of them joined
+        if digits.isascii() and digits.isdigit() and len(set(names)) == len(names):
             return dict(zip(names, map(int, numbers), strict=True)), ()
     values: dict[str, int] = {}
     skipped: list[SkippedLine] = []
@@ -165,17 +166,24 @@ MAX_FILE_BYTES = 1 << 20
 _CHUNK = 8192  # a read this size; os.read allocates its whole buffer first
 
 
-def _read(directory: Path | str, name: str) -> str | None:
-    """A cgroup file's text: os.open/os.read on a str path, no file object (a walk reads thousands)."""
-    path = f"{directory}/{name}"
+def _open(directory: Path | str, path: str) -> int | None:
+    """An open descriptor of a cgroup file; None when this kernel has no such file or it is unreadable
+    (absent, not fatal); CgroupGone when the cgroup itself is gone."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         if not os.path.isdir(directory):
             raise CgroupGone(str(directory)) from None
-        return None  # this kernel or version has no such file
+        return None
     except OSError:
-        return None  # unreadable (permission): absent, not fatal
+        return None
+
+
+def _read(directory: Path | str, name: str) -> str | None:
+    """A cgroup file's text: os.open/os.read on a str path, no file object (a walk reads thousands)."""
+    fd = _open(directory, f"{directory}/{name}")
+    if fd is None:
+        return None
     try:
         chunks = [os.read(fd, _CHUNK)]  # one read for nearly every cgroup file
         while len(chunks[-1]) == _CHUNK and len(chunks) * _CHUNK < MAX_FILE_BYTES:  # cgroup.procs of thousands
@@ -187,8 +195,80 @@ def _read(directory: Path | str, name: str) -> str | None:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _value(directory: Path, name: str, parse: Callable[[str], int | None] = parse_value) -> int | None:
-    text = _read(directory, name)
+class Files:
+    """How a walk reads cgroup files: this one opens, reads and closes each (a one-shot walk: the CLI)."""
+
+    def read(self, directory: Path | str, name: str) -> str | None:
+        return _read(directory, name)
+
+    def sweep(self) -> None:
+        """A walk ended (KeptFiles closes what it did not read)."""
+
+    def close(self) -> None:
+        """Nothing kept."""
+
+
+ONCE = Files()
+KEPT_FILES_MAX = 512  # the daemon's open-file budget counts them (raise_fd_limit)
+
+
+class KeptFiles(Files):
+    """Keeps the files a walk reads open for the next one and reads each with one pread(2): the daemon walks
+    every second, and opening and closing ~8 files a cgroup was a fifth of a walk's cost. Only for the
+    kernel's cgroup filesystems (trees found in the mount table): there a removed cgroup's open files
+    fail with ENODEV, also when a cgroup of the same name is made again, where a regular file (a fixture
+    tree) unlinked and written anew would be read stale through its old descriptor. A failed read closes
+    the file and reads it the ordinary way, which tells a removed cgroup from a missing file; a file not
+    read in a walk (its cgroup left the selection or the tree) is closed at the walk's end; past
+    KEPT_FILES_MAX (a tree of thousands of cgroups ranked each walk) files are read the ordinary way."""
+
+    def __init__(self, limit: int = KEPT_FILES_MAX) -> None:
+        self.limit = limit
+        self.fds: dict[str, int] = {}
+        self._read_this_walk: set[str] = set()
+        self._buffer = bytearray(_CHUNK)
+        self._view = memoryview(self._buffer)
+
+    def read(self, directory: Path | str, name: str) -> str | None:
+        path = f"{directory}/{name}"
+        fd = self.fds.get(path)
+        if fd is None:
+            if len(self.fds) >= self.limit:
+                return _read(directory, name)
+            fd = _open(directory, path)
+            if fd is None:
+                return None
+            self.fds[path] = fd
+        try:
+            size = os.preadv(fd, (self._buffer,), 0)
+        except OSError:  # ENODEV: the cgroup was removed (and perhaps made again); EINVAL: not readable
+            self._forget(path)
+            return _read(directory, name)
+        self._read_this_walk.add(path)
+        if size >= _CHUNK:  # cgroup.procs of thousands: the chunked read, and not kept
+            self._forget(path)
+            return _read(directory, name)
+        return str(self._view[:size], "utf-8", "replace")
+
+    def _forget(self, path: str) -> None:
+        fd = self.fds.pop(path, None)
+        self._read_this_walk.discard(path)
+        if fd is not None:
+            os.close(fd)
+
+    def sweep(self) -> None:
+        read = self._read_this_walk
+        for path in [path for path in self.fds if path not in read]:
+            self._forget(path)
+        read.clear()
+
+    def close(self) -> None:
+        for path in list(self.fds):
+            self._forget(path)
+
+
+def _value(files: Files, directory: Path, name: str, parse: Callable[[str], int | None] = parse_value) -> int | None:
+    text = files.read(directory, name)
     if text is None:
         return None
     try:
@@ -197,8 +277,8 @@ def _value(directory: Path, name: str, parse: Callable[[str], int | None] = pars
         return None
 
 
-def _flat(directory: Path, name: str, skipped: list[str]) -> dict[str, int]:
-    text = _read(directory, name)
+def _flat(files: Files, directory: Path, name: str, skipped: list[str]) -> dict[str, int]:
+    text = files.read(directory, name)
     if text is None:
         return {}
     values, bad = parse_flat(text)
@@ -206,10 +286,10 @@ def _flat(directory: Path, name: str, skipped: list[str]) -> dict[str, int]:
     return values
 
 
-def _pressure(directory: Path | None) -> pressure.Pressure | None:
+def _pressure(files: Files, directory: Path | None) -> pressure.Pressure | None:
     if directory is None:
         return None
-    text = _read(directory, "memory.pressure")
+    text = files.read(directory, "memory.pressure")
     if text is None:
         return None
     try:
@@ -218,85 +298,89 @@ def _pressure(directory: Path | None) -> pressure.Pressure | None:
         return None
 
 
-def read_v2(directory: Path, path: str, everything: bool = True) -> CgroupMemory:
+def read_v2(directory: Path, path: str, everything: bool = True, files: Files = ONCE) -> CgroupMemory:
     """`everything` False reads only what the daemon's basic detail exports (9 files, not 14)."""
     skipped: list[str] = []
-    stat = _flat(directory, "memory.stat", skipped)
+    stat = _flat(files, directory, "memory.stat", skipped)
     limits = {}
     for kind in ("max", "high", "low", "min"):
-        value = _value(directory, f"memory.{kind}")
+        value = _value(files, directory, f"memory.{kind}")
         if value is not None and (kind in ("max", "high") or value > 0):  # low/min 0 is "no protection"
             limits[kind] = value
-    procs_text = _read(directory, "cgroup.procs") if everything else None
+    procs_text = files.read(directory, "cgroup.procs") if everything else None
     return CgroupMemory(
         path=path,
         unit=unit_of(path),
         version=2,
-        current=_value(directory, "memory.current"),
-        peak=_value(directory, "memory.peak") if everything else None,
+        current=_value(files, directory, "memory.current"),
+        peak=_value(files, directory, "memory.peak") if everything else None,
         limits=limits,
-        swap=_value(directory, "memory.swap.current"),
-        swap_limit=_value(directory, "memory.swap.max") if everything else None,
-        zswap=_value(directory, "memory.zswap.current") if everything else None,
+        swap=_value(files, directory, "memory.swap.current"),
+        swap_limit=_value(files, directory, "memory.swap.max") if everything else None,
+        zswap=_value(files, directory, "memory.zswap.current") if everything else None,
         anon=stat.get("anon"),
         file=stat.get("file"),
         shmem=stat.get("shmem"),
         kernel=stat.get("kernel"),
         inactive_file=stat.get("inactive_file"),
         stat=stat,
-        events=_flat(directory, "memory.events", skipped),
-        events_local=_flat(directory, "memory.events.local", skipped) if everything else {},
-        pressure=_pressure(directory),
+        events=_flat(files, directory, "memory.events", skipped),
+        events_local=_flat(files, directory, "memory.events.local", skipped) if everything else {},
+        pressure=_pressure(files, directory),
         procs=count_procs(procs_text) if procs_text is not None else None,
         skipped=tuple(skipped),
     )
 
 
 def read_v1(
-    directory: Path, path: str, pressure_directory: Path | None = None, everything: bool = True
+    directory: Path,
+    path: str,
+    pressure_directory: Path | None = None,
+    everything: bool = True,
+    files: Files = ONCE,
 ) -> CgroupMemory:
     skipped: list[str] = []
-    raw_stat = _flat(directory, "memory.stat", skipped)
+    raw_stat = _flat(files, directory, "memory.stat", skipped)
     # The hierarchical total_* fields count this cgroup and its descendants, as v2's memory.stat does.
     stat = {key[len("total_") :]: value for key, value in raw_stat.items() if key.startswith("total_")}
     if not stat:  # a kernel without use_hierarchy totals
         stat = {k: v for k, v in raw_stat.items() if not k.startswith("hierarchical_")}
-    usage = _value(directory, "memory.usage_in_bytes")
+    usage = _value(files, directory, "memory.usage_in_bytes")
     limits = {}
-    hard = _value(directory, "memory.limit_in_bytes", parse_v1_limit)
+    hard = _value(files, directory, "memory.limit_in_bytes", parse_v1_limit)
     if hard is not None:
         limits["max"] = hard
-    soft = _value(directory, "memory.soft_limit_in_bytes", parse_v1_limit)
+    soft = _value(files, directory, "memory.soft_limit_in_bytes", parse_v1_limit)
     if soft is not None:
         limits["soft"] = soft
-    memsw = _value(directory, "memory.memsw.usage_in_bytes")
-    memsw_limit = _value(directory, "memory.memsw.limit_in_bytes", parse_v1_limit) if everything else None
-    oom = _flat(directory, "memory.oom_control", skipped)
+    memsw = _value(files, directory, "memory.memsw.usage_in_bytes")
+    memsw_limit = _value(files, directory, "memory.memsw.limit_in_bytes", parse_v1_limit) if everything else None
+    oom = _flat(files, directory, "memory.oom_control", skipped)
     events: dict[str, int] = {}
-    failcnt = _value(directory, "memory.failcnt")
+    failcnt = _value(files, directory, "memory.failcnt")
     if failcnt is not None:
         events["max"] = failcnt  # times usage hit the limit: v2's "max" event
     if "oom_kill" in oom:  # Linux 4.13+
         events["oom_kill"] = oom["oom_kill"]
-    procs_text = _read(directory, "cgroup.procs") if everything else None
+    procs_text = files.read(directory, "cgroup.procs") if everything else None
     return CgroupMemory(
         path=path,
         unit=unit_of(path),
         version=1,
         current=usage,
-        peak=_value(directory, "memory.max_usage_in_bytes") if everything else None,
+        peak=_value(files, directory, "memory.max_usage_in_bytes") if everything else None,
         limits=limits,
         swap=max(0, memsw - usage) if memsw is not None and usage is not None else None,
         swap_limit=max(0, memsw_limit - hard) if memsw_limit is not None and hard is not None else None,
         anon=stat.get("rss"),
         file=stat.get("cache"),
         shmem=stat.get("shmem"),
-        kernel=_value(directory, "memory.kmem.usage_in_bytes") if everything else None,
+        kernel=_value(files, directory, "memory.kmem.usage_in_bytes") if everything else None,
         inactive_file=stat.get("inactive_file"),
         stat=stat,
         events=events,
         under_oom=bool(oom["under_oom"]) if "under_oom" in oom else None,
-        pressure=_pressure(pressure_directory),
+        pressure=_pressure(files, pressure_directory),
         procs=count_procs(procs_text) if procs_text is not None else None,
         skipped=tuple(skipped),
     )
@@ -352,6 +436,8 @@ class Tree:
 
     memory: Hierarchy
     pressure_root: Path | None = None
+    files: Files = field(default=ONCE, compare=False, repr=False)
+    """How its files are read: KeptFiles for the daemon's walks of a tree from the mount table."""
 
     @classmethod
     def from_roots(cls, roots: list[str | os.PathLike[str]]) -> Tree | None:
@@ -371,12 +457,12 @@ class Tree:
         directory = self.memory.root / relative if relative else self.memory.root
         path = "/" + relative
         if self.memory.version == 2:
-            return read_v2(directory, path, everything)
+            return read_v2(directory, path, everything, self.files)
         pressure_directory = None
         if self.pressure_root is not None:
             candidate = self.pressure_root / relative if relative else self.pressure_root
             pressure_directory = candidate if candidate.is_dir() else None
-        return read_v1(directory, path, pressure_directory, everything)
+        return read_v1(directory, path, pressure_directory, everything, self.files)
 
 
 @dataclass(frozen=True)
@@ -423,7 +509,7 @@ def current_of(tree: Tree, relative: str) -> int | None:
     """Only the memory a cgroup holds (one small file): what ranking the cgroups of a big tree needs.
     A plain string path: this runs for every cgroup of a tree every walk."""
     name = "memory.current" if tree.memory.version == 2 else "memory.usage_in_bytes"
-    text = _read(f"{tree.memory.root}/{relative}", name)
+    text = tree.files.read(f"{tree.memory.root}/{relative}", name)
     value = text.strip() if text is not None else ""
     return int(value) if value.isascii() and value.isdigit() else None
 
@@ -439,13 +525,17 @@ def walk(tree: Tree, selection: Selection | None = None) -> list[CgroupMemory]:
     return out
 
 
-def discover(procfs: ProcFS, roots: list[str] | None = None) -> Tree | None:
+def discover(procfs: ProcFS, roots: list[str] | None = None, keep_open: bool = False) -> Tree | None:
     """The tree to read: from the given roots (--cgroupfs, once or twice), else from the mount table of
-    the procfs root. None when no hierarchy holds memory figures (or the mount table is unreadable)."""
+    the procfs root. None when no hierarchy holds memory figures (or the mount table is unreadable).
+    `keep_open` (the daemon): a tree from the mount table keeps its files open between walks (KeptFiles)."""
     if roots:
         return Tree.from_roots(list(roots))
     try:
         mountinfo = procfs.read_text("self/mountinfo", SOURCE, records=True)  # 4 KB a read: many mounts
     except SourceError:
         return None
-    return Tree.from_roots([root for root in mounts(mountinfo) if root.is_dir()])
+    tree = Tree.from_roots([root for root in mounts(mountinfo) if root.is_dir()])
+    if tree is None or not keep_open:
+        return tree
+    return replace(tree, files=KeptFiles())
