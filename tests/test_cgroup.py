@@ -447,3 +447,22 @@ def test_a_walk_keeping_its_files_open_reads_what_a_walk_opening_each_reads(tmp_
     kept_open, open_before = len(files.fds), len(os.listdir("/proc/self/fd"))
     files.close()
     assert not files.fds and len(os.listdir("/proc/self/fd")) == open_before - kept_open
+
+
+def test_a_tree_that_fits_is_read_once_a_walk_and_ranked_by_memory() -> None:
+    """Below max_cgroups there is nothing to drop, so no ranking pass: each file is read once a walk."""
+    reads: dict[str, int] = {}
+
+    class Counting(cgroup.Files):
+        def read(self, directory: Path | str, name: str) -> str | None:
+            reads[f"{directory}/{name}"] = reads.get(f"{directory}/{name}", 0) + 1
+            return super().read(directory, name)
+
+    tree = Tree.from_roots([V2])
+    assert tree is not None
+    walked = cgroups.sample(dataclasses.replace(tree, files=Counting()), Selection(), 50)
+    assert reads and max(reads.values()) == 1
+    assert walked.cgroups[0].path == "/" and walked.dropped == 0 and walked.found == len(walked.cgroups)
+    currents = [c.current or 0 for c in walked.cgroups[1:]]
+    assert currents == sorted(currents, reverse=True) and len(currents) > 3
+    assert walked.cgroups == cgroups.sample(tree, Selection(), 50).cgroups

@@ -28,19 +28,33 @@ def _inside(path: str, ancestors: set[str]) -> bool:
 def sample(tree: Tree, selection: Selection, max_cgroups: int, everything: bool = True) -> CgroupSample:
     """One walk for the daemon, in two passes so a big tree stays cheap: every selected cgroup's memory
     (one small file each) to rank them, then every file only for the root and the largest up to
-    max_cgroups. "other" carries the memory of the dropped subtrees (each counted once)."""
+    max_cgroups. "other" carries the memory of the dropped subtrees (each counted once). A tree that fits
+    (most hosts) is read once, and ranked by what that read found."""
     started = time.monotonic()
+    room = max(0, max_cgroups - 1)
+    selected = [relative for relative in relative_paths(tree.memory.root, selection) if relative]
+    if len(selected) <= room:
+        read = []
+        for relative in selected:
+            try:
+                read.append(tree.read(relative, everything))
+            except CgroupGone:
+                continue
+        read.sort(key=lambda c: (c.current or 0, c.path), reverse=True)
+        try:
+            root = [tree.read("", everything)]
+        except CgroupGone:
+            root = []
+        tree.files.sweep()  # files of cgroups this walk did not read are closed
+        return CgroupSample((*root, *read), 0, len(read) + 1, time.monotonic() - started, started)
     ranked: list[tuple[int, str]] = []
-    for relative in relative_paths(tree.memory.root, selection):
-        if not relative:
-            continue
+    for relative in selected:
         try:
             current = current_of(tree, relative)
         except CgroupGone:
             continue
         ranked.append((current or 0, relative))
     ranked.sort(reverse=True)
-    room = max(0, max_cgroups - 1)
     cgroups = []
     for relative in ["", *(relative for _, relative in ranked[:room])]:
         try:
