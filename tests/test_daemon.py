@@ -562,22 +562,38 @@ def test_rules_api_says_which_rules_fire_since_when_and_what_they_said(tmp_path:
     assert rules["low_memory"]["origin"] == "builtin"
 
 
-def test_a_full_history_of_a_quiet_host_holds_under_three_kilobytes_a_sample() -> None:
+def test_a_full_history_of_a_quiet_host_holds_under_one_and_a_half_kilobytes_a_sample() -> None:
     """The history is most of what grows after start (1000 samples): measured with tracemalloc over 950
     samples in-process, on the fixture host (whose files do not change, like a quiet host's PSI). Each
     snapshot used to keep its derived values (800 bytes), an empty frozenset of its own (216 bytes) and
-    its own PSI lines (0.4 KB) when they equalled the last: 3.8 KB a sample, 1 MB of a full history."""
+    its own PSI lines (0.4 KB) when they equalled the last: 3.8 KB a sample, 1 MB of a full history; then
+    every vmstat field of every sample (1.6 KB): 2.7 KB a sample, 26.6 MB RSS with the history full. Past
+    the samples something reads whole (the rates' window, the flight recorder's minute), a sample keeps
+    only the vmstat fields the rules read."""
+    import dataclasses
     import gc
     import tracemalloc
 
     from memmond import config as config_mod
+    from memmond.model.snapshot import Sampler, Snapshot
     from memmond.rules import ruleset
+    from memmond.rules.engine import Engine
     from memmond.serve.daemon import Daemon, Overrides
     from memmond.sources.procfs import ProcFS
+
+    class OneSecondApart(Sampler):
+        """Samples as the loop takes them, a second apart, without waiting 17 minutes."""
+
+        clock = 1000.0
+
+        def capture(self) -> Snapshot:
+            self.clock += 1.0
+            return dataclasses.replace(super().capture(), monotonic=self.clock)
 
     cfg = config_mod.parse("cgroups: {enabled: false}\nsystem: {enabled: false}\n")
     procfs = ProcFS(CURRENT)
     daemon = Daemon(cfg, None, Overrides(), procfs, ruleset.load(cfg, procfs), kmsg_path=None, journal=None)
+    daemon.sampler = OneSecondApart(procfs)
     for _ in range(50):
         daemon.sample_once()
     gc.collect()
@@ -591,6 +607,25 @@ def test_a_full_history_of_a_quiet_host_holds_under_three_kilobytes_a_sample() -
     finally:
         tracemalloc.stop()
     assert len(daemon.history) == 1000
-    assert held < 3000, f"{held:.0f} bytes a sample"
-    older, newer = daemon.history.samples[-2], daemon.history.samples[-1]
+    assert held < 1500, f"{held:.0f} bytes a sample"
+    samples = daemon.history.samples
+    older, newer = samples[-2], samples[-1]
     assert newer.pressure is older.pressure and older._derived is None and newer.derived()
+    # Whole: what the rates' window (60 s) and the recorder's minute before an event may read, two
+    # samples to spare; older: only the fields the rules read, with their values.
+    recent = [snap for snap in samples if snap.monotonic >= newer.monotonic - 60 - 2]
+    older_ones = list(samples)[: -len(recent)]
+    assert len(recent) == 63 and len(older_ones) == 937
+    every_field = set(newer.vmstat)
+    assert all(set(snap.vmstat) == every_field for snap in recent)
+    assert daemon._rate_base in recent
+    rules_read = daemon.ruleset.vmstat_fields() & every_field
+    assert rules_read >= {"pswpin", "pswpout", "oom_kill"}
+    for snap in older_ones:
+        assert set(snap.vmstat) == rules_read
+        assert all(snap.vmstat[name] == newer.vmstat[name] for name in rules_read)  # the fixture's values
+    # A reload's new windows are filled from the history: every sample still has what the rules read.
+    fresh = Engine(daemon.ruleset.rules, daemon.ruleset.vocabulary)
+    fresh.evaluate(samples, 1.0)
+    vmstat_windows = [window for series, window in fresh._windows.items() if series.kind == "vmstat"]
+    assert vmstat_windows and all(len(window.values) == len(samples) for window in vmstat_windows)

@@ -366,3 +366,12 @@ def test_pick_gives_each_table_its_own_fields_in_the_order_asked_and_none_for_a_
         assert tuple(one.pick(("b",))) == (2,)
     assert tuple(one.pick(tuple(["c", "a"]))) == (3, 1)  # an equal tuple, another object
     assert one.pick(()) == () and short.pick(("z", "y")) == (None, None)
+
+
+def test_a_table_cut_to_some_fields_keeps_their_values_and_units_and_drops_the_absent() -> None:
+    info = meminfo.read(ProcFS(CURRENT))
+    names = ("HugePages_Total", "MemTotal", "NoSuchField")
+    cut = info.only(names)
+    assert type(cut) is type(info) and list(cut.items()) == [(n, info[n]) for n in names[:2]]
+    assert cut.is_count("HugePages_Total") and not cut.is_count("MemTotal")
+    assert info.only(names).names is cut.names  # one layout for every sample cut alike

@@ -22,7 +22,7 @@ from memmond.rules.engine import Rule
 from memmond.rules.expr import Expression, ExpressionError, compile_expression
 from memmond.rules.names import Vocabulary
 from memmond.rules.template import Template, TemplateError, compile_template
-from memmond.sources import vmtunables
+from memmond.sources import vmstat, vmtunables
 from memmond.sources.procfs import ProcFS
 
 BUILTIN_WHERE = "<built-in>"
@@ -34,6 +34,20 @@ class Ruleset:
     vocabulary: Vocabulary
     tunables: dict[str, int]
     skipped: dict[str, str] = field(default_factory=dict)  # built-in rule -> why it does not run here
+
+    def vmstat_fields(self) -> frozenset[str]:
+        """The /proc/vmstat fields its rules read, in every spelling a kernel may use: what a sample in
+        the history must keep for their windows."""
+        series = self.vocabulary.series
+        return frozenset(
+            spelling
+            for rule in self.rules
+            for expression in (rule.expr, rule.clear)
+            if expression is not None
+            for name in expression.names
+            if name in series and series[name].kind == "vmstat"
+            for spelling in vmstat.spellings(name)
+        )
 
 
 class _Unusable(Exception):

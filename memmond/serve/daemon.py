@@ -130,6 +130,7 @@ class Daemon:
         self.engine = Engine(rules.rules, rules.vocabulary)
         self.tracker = PressureTracker(cfg.levels)
         self.history = History(cfg.history_size)
+        self._thin_history(cfg, rules)
         self.extremes = Extremes(cfg.extremes_window_seconds)
         self.stats = SelfStats(config_reload_success_time=time.time())
         self.notifier = Notifier()
@@ -184,6 +185,13 @@ class Daemon:
         self._loop.call_soon_threadsafe(self._on_signal)
 
     # -- one sample ---------------------------------------------------------------------------------------
+    def _thin_history(self, cfg: Config, rules: ruleset.Ruleset) -> None:
+        """Samples keep whole vmstat tables while something may read them whole (the rates' window, the
+        flight recorder's seconds before an event, two samples to spare), then only the fields the rules
+        read."""
+        seconds = max(cfg.extremes_window_seconds, cfg.events.recorder_seconds)
+        self.history.thin_vmstat(rules.vmstat_fields(), seconds + 2 * cfg.interval_seconds)
+
     def sample_once(self) -> Snapshot:
         snap = self.sampler.capture()
         if self._triggers is not None and self._triggers.polled and snap.pressure is not None:
@@ -504,6 +512,7 @@ class Daemon:
             self._server.web = new_web
             self._server.limits = new.http
         self.engine.replace_rules(new_rules.rules, new_rules.vocabulary)
+        self._thin_history(new, new_rules)
         self._statuses = None  # the rule set itself changed
         self.tracker.reconfigure(new.levels)
         self.ruleset = new_rules

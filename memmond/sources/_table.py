@@ -130,6 +130,14 @@ class FieldTable(Mapping[str, int]):
         sample and wants several fields. Give the same tuple object each time (a constant)."""
         return self._layout.picker(names)(self._numbers)
 
+    def only(self, names: tuple[str, ...]) -> FieldTable:
+        """A table of the same kind with just these of its fields (in the order of `names`), for a sample
+        kept long after most of its fields stopped mattering. Give the same tuple each time (a constant)."""
+        values = self.pick(names)
+        kept = tuple(name for name, value in zip(names, values, strict=True) if value is not None)
+        layout = layout_for(kept, self._layout.counts.intersection(kept))
+        return type(self)(layout=layout, numbers=pack(value for value in values if value is not None))
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._layout.names)
 

@@ -72,6 +72,12 @@ def lookup(values: Mapping[str, int], name: str) -> float | None:
     return None
 
 
+def spellings(name: str) -> tuple[str, ...]:
+    """Every field `lookup` may read for `name`: the name, its pre-5.9 name, its per-zone counters."""
+    old = OLD_NAMES.get(name)
+    return (name, *((old,) if old else ()), *_ZONED_FIELDS.get(name, ()))
+
+
 def is_counter(name: str) -> bool:
     """True for monotonically increasing event counters, False for current amounts."""
     if name.startswith("nr_"):
