@@ -157,37 +157,35 @@ def test_vmstat_skips_malformed_lines() -> None:
 
 
 @pytest.mark.parametrize("layout_known", [False, True])
-@pytest.mark.parametrize(("value", "kept"), [("x", None), ("1.5", None), ("-3", -3), (str(2**64), 2**64), ("+7", 7)])
-def test_vmstat_odd_values_parse_alike_whether_or_not_the_fields_were_seen_before(
-    layout_known: bool, value: str, kept: int | None
+@pytest.mark.parametrize(
+    ("source", "line", "value", "kept"),
+    [
+        ("vmstat", "pgfault {}", "x", None),
+        ("vmstat", "pgfault {}", "1.5", None),
+        ("vmstat", "pgfault {}", "-3", -3),
+        ("vmstat", "pgfault {}", str(2**64), 2**64),
+        ("vmstat", "pgfault {}", "+7", 7),
+        ("meminfo", "Dirty:  {} kB", "x", None),
+        ("meminfo", "Dirty:  {} kB", str(2**60), 2**70),
+        ("meminfo", "Dirty:  {} kB", "-3", -3 * 1024),
+    ],
+)
+def test_odd_values_parse_alike_whether_or_not_the_fields_were_seen_before(
+    layout_known: bool, source: str, line: str, value: str, kept: int | None
 ) -> None:
     """Every sample after the first takes the fast path of a known field list: a value it cannot hold
     (not an integer, past 64 bits) must give what the line parser gives, not an error or a wrong number."""
-    text = (CURRENT / "vmstat").read_text()
+    parser = {"vmstat": vmstat.parse, "meminfo": meminfo.parse}[source]
+    text = (CURRENT / source).read_text()
     if layout_known:
-        vmstat.parse(text)
-    odd = re.sub(r"^pgfault \d+$", f"pgfault {value}", text, count=1, flags=re.M)
+        parser(text)
+    label = line.split()[0]
+    odd = re.sub(rf"^{re.escape(label)} +\d+( kB)?$", line.format(value), text, count=1, flags=re.M)
     assert odd != text
-    stat = vmstat.parse(odd)
-    assert stat.get("pgfault") == kept
-    assert [line.text for line in stat.skipped] == ([] if kept is not None else [f"pgfault {value}"])
-    assert stat["pgmajfault"] == vmstat.parse(text)["pgmajfault"]
-
-
-@pytest.mark.parametrize("layout_known", [False, True])
-@pytest.mark.parametrize(("value", "kept"), [("x", None), (str(2**60), 2**70), ("-3", -3 * 1024)])
-def test_meminfo_odd_values_parse_alike_whether_or_not_the_fields_were_seen_before(
-    layout_known: bool, value: str, kept: int | None
-) -> None:
-    text = (CURRENT / "meminfo").read_text()
-    if layout_known:
-        meminfo.parse(text)
-    odd = re.sub(r"^Dirty: +\d+ kB$", f"Dirty:  {value} kB", text, count=1, flags=re.M)
-    assert odd != text
-    info = meminfo.parse(odd)
-    assert info.get("Dirty") == kept
-    assert len(info.skipped) == (0 if kept is not None else 1)
-    assert info["MemTotal"] == meminfo.parse(text)["MemTotal"]
+    parsed, whole, name = parser(odd), parser(text), label.rstrip(":")
+    assert parsed.get(name) == kept
+    assert [skipped.text for skipped in parsed.skipped] == ([] if kept is not None else [line.format(value)])
+    assert [item for item in parsed.items() if item[0] != name] == [item for item in whole.items() if item[0] != name]
 
 
 def test_vmstat_garbage_is_a_parse_error() -> None:
