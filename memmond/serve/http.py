@@ -415,6 +415,11 @@ class _Connection:
                 self.eof = True
                 break
             self.inbuf += data
+            if len(data) < READ_CHUNK and not self.tls:
+                # Drained: the next recv would fail with EAGAIN (a syscall and an exception a request);
+                # epoll, level-triggered, wakes the loop again for anything that arrives later. TLS reads
+                # on: decrypted bytes can wait in the SSL object with nothing for epoll to see.
+                break
         if self.state == HEAD:
             self._process()
         elif len(self.inbuf) > MAX_INPUT_BUFFER and self.state != CLOSED:
