@@ -562,20 +562,23 @@ def test_rules_api_says_which_rules_fire_since_when_and_what_they_said(tmp_path:
     assert rules["low_memory"]["origin"] == "builtin"
 
 
-def test_a_full_history_of_a_quiet_host_holds_under_one_and_a_half_kilobytes_a_sample() -> None:
+def test_a_full_history_of_a_quiet_host_holds_under_1200_bytes_a_sample_and_reads_as_before() -> None:
     """The history is most of what grows after start (1000 samples): measured with tracemalloc over 950
     samples in-process, on the fixture host (whose files do not change, like a quiet host's PSI). Each
     snapshot used to keep its derived values (800 bytes), an empty frozenset of its own (216 bytes) and
     its own PSI lines (0.4 KB) when they equalled the last: 3.8 KB a sample, 1 MB of a full history; then
-    every vmstat field of every sample (1.6 KB): 2.7 KB a sample, 26.6 MB RSS with the history full. Past
-    the samples something reads whole (the rates' window, the flight recorder's minute), a sample keeps
-    only the vmstat fields the rules read."""
+    every meminfo and vmstat field of every sample (2.1 KB): 2.7 KB a sample, 26.6 MB RSS with the history
+    full. Past the samples something reads whole (the rates' window, the flight recorder's minute), a
+    sample keeps only the fields what reads old samples reads: the rules, the derived values, the trend
+    API, the extremes; each of them must read an old sample as it read it whole."""
     import dataclasses
     import gc
     import tracemalloc
 
     from memmond import config as config_mod
-    from memmond.model.snapshot import Sampler, Snapshot
+    from memmond.model import trend
+    from memmond.model.history import extreme_values
+    from memmond.model.snapshot import OLD_SAMPLE_MEMINFO, Sampler, Snapshot
     from memmond.rules import ruleset
     from memmond.rules.engine import Engine
     from memmond.serve.daemon import Daemon, Overrides
@@ -607,7 +610,7 @@ def test_a_full_history_of_a_quiet_host_holds_under_one_and_a_half_kilobytes_a_s
     finally:
         tracemalloc.stop()
     assert len(daemon.history) == 1000
-    assert held < 1500, f"{held:.0f} bytes a sample"
+    assert held < 1200, f"{held:.0f} bytes a sample"
     samples = daemon.history.samples
     older, newer = samples[-2], samples[-1]
     assert newer.pressure is older.pressure and older._derived is None and newer.derived()
@@ -619,11 +622,19 @@ def test_a_full_history_of_a_quiet_host_holds_under_one_and_a_half_kilobytes_a_s
     every_field = set(newer.vmstat)
     assert all(set(snap.vmstat) == every_field for snap in recent)
     assert daemon._rate_base in recent
-    rules_read = daemon.ruleset.vmstat_fields() & every_field
-    assert rules_read >= {"pswpin", "pswpout", "oom_kill"}
-    for snap in older_ones:
-        assert set(snap.vmstat) == rules_read
-        assert all(snap.vmstat[name] == newer.vmstat[name] for name in rules_read)  # the fixture's values
+    vmstat_kept = daemon.ruleset.vmstat_fields() & every_field
+    assert vmstat_kept >= {"pswpin", "pswpout", "oom_kill"}
+    meminfo_kept = (OLD_SAMPLE_MEMINFO | daemon.ruleset.meminfo_fields()) & set(newer.meminfo)
+    assert len(meminfo_kept) < len(newer.meminfo) // 2
+    rule_series = {
+        series for name in daemon.ruleset.vocabulary.series for series in [daemon.ruleset.vocabulary.series[name]]
+    }
+    read_by_rules = [s for s in rule_series if any(s.name in r.expr.names for r in daemon.ruleset.rules)]
+    for snap in older_ones:  # the fixture's files never change: an old sample reads as the newest
+        assert set(snap.vmstat) == vmstat_kept and set(snap.meminfo) == meminfo_kept
+        assert snap.derived() == newer.derived() and extreme_values(snap) == extreme_values(newer)
+        assert all(get(snap) == get(newer) for get in trend.SERIES.values())
+        assert all(series.get(snap) == series.get(newer) for series in read_by_rules)
     # A reload's new windows are filled from the history: every sample still has what the rules read.
     fresh = Engine(daemon.ruleset.rules, daemon.ruleset.vocabulary)
     fresh.evaluate(samples, 1.0)

@@ -17,16 +17,18 @@ class History:
 
     def __init__(self, size: int) -> None:
         self._ring: deque[Snapshot] = deque(maxlen=size)
-        self._whole_seconds: float | None = None  # samples this young keep every vmstat field (None: all)
+        self._whole_seconds: float | None = None  # samples this young keep every field (None: all)
+        self._meminfo_kept: tuple[str, ...] = ()
         self._vmstat_kept: tuple[str, ...] = ()
         self._whole = 0  # how many of the newest samples have not been thinned yet
 
-    def thin_vmstat(self, keep: Iterable[str], whole_seconds: float) -> None:
-        """A sample older than `whole_seconds` keeps only the vmstat fields in `keep`: what reads a whole
-        vmstat table reads a recent one, and a full history of whole tables was 60 % of its memory. Each
-        sample is thinned once, as it ages past; by time, not by count, so samples taken closer together
-        than the interval (a test, a burst) stay whole as long as they may be read whole."""
-        self._vmstat_kept = tuple(sorted(set(keep)))
+    def thin(self, meminfo: Iterable[str], vmstat: Iterable[str], whole_seconds: float) -> None:
+        """A sample older than `whole_seconds` keeps only these meminfo and vmstat fields: what reads
+        whole tables reads recent samples, and a full history of whole tables was 80 % of its memory.
+        Each sample is thinned once, as it ages past; by time, not by count, so samples taken closer
+        together than the interval (a test, a burst) stay whole as long as they may be read whole."""
+        self._meminfo_kept = tuple(sorted(set(meminfo)))
+        self._vmstat_kept = tuple(sorted(set(vmstat)))
         self._whole_seconds = whole_seconds
 
     def append(self, snap: Snapshot) -> None:
@@ -37,7 +39,7 @@ class History:
         whole = min(self._whole + 1, len(ring))
         horizon = snap.monotonic - self._whole_seconds
         while whole and ring[-whole].monotonic < horizon:  # the oldest whole sample has aged past
-            ring[-whole].keep_only_vmstat(self._vmstat_kept)
+            ring[-whole].keep_only(self._meminfo_kept, self._vmstat_kept)
             whole -= 1
         self._whole = whole
 

@@ -94,13 +94,16 @@ class Snapshot:
             object.__setattr__(self, "_derived", cached)
         return cached
 
-    def keep_only_vmstat(self, names: tuple[str, ...]) -> None:
-        """Drops every vmstat field but `names`. The history calls it on a sample that has aged past what
-        reads whole vmstat tables (the rates' window, the flight recorder's seconds before an event): a
-        vmstat table is 1.6 of a sample's 2.7 KB, 1.6 MB of a full history, and what reads older samples
-        is the rules' windows, which read a few fields (kept)."""
+    def keep_only(self, meminfo_names: tuple[str, ...], vmstat_names: tuple[str, ...]) -> None:
+        """Drops every meminfo and vmstat field but these. The history calls it on a sample that has aged
+        past what reads whole tables (the rates' window, the flight recorder's seconds before an event):
+        the two tables were 2.1 of a sample's 2.7 KB, 2 MB of a full history, and what reads older samples
+        (the rules' windows, derived values, the trend API, the extremes after a reload) reads a few fields.
+        Give the same tuples each time (constants)."""
+        if self.meminfo is not None:
+            object.__setattr__(self, "meminfo", self.meminfo.only(meminfo_names))
         if self.vmstat is not None:
-            object.__setattr__(self, "vmstat", self.vmstat.only(names))
+            object.__setattr__(self, "vmstat", self.vmstat.only(vmstat_names))
 
     def forget_derived(self) -> None:
         """Drops the cached derived values (800 bytes a snapshot, 0.8 MB of a full history): the daemon
@@ -203,6 +206,10 @@ class Derived:
 
 
 _DERIVED_INPUTS = ("MemTotal", "Cached", "Buffers", "Dirty", "Writeback", "Active(file)", "Inactive(file)")
+# What is read of an old sample's meminfo besides the rules' own fields: the derived values' inputs,
+# MemAvailable (or its estimate from MemFree + Buffers + Cached), and the trend's and extremes' fields
+# (MemFree, Active(file), Inactive(file), Dirty, Writeback), all among them. A test checks each reader.
+OLD_SAMPLE_MEMINFO = frozenset({*_DERIVED_INPUTS, "MemAvailable", "MemFree"})
 
 
 def _derive(snap: Snapshot) -> dict[str, float]:

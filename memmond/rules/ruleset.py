@@ -9,7 +9,7 @@ the reason in `Ruleset.skipped`; the same mistake in a user's rule is an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from memmond.model.snapshot import Sampler
 from memmond.rules.builtin import builtin_rules
 from memmond.rules.engine import Rule
 from memmond.rules.expr import Expression, ExpressionError, compile_expression
-from memmond.rules.names import Vocabulary
+from memmond.rules.names import MEMINFO_FIELD, Series, Vocabulary
 from memmond.rules.template import Template, TemplateError, compile_template
 from memmond.sources import vmstat, vmtunables
 from memmond.sources.procfs import ProcFS
@@ -35,19 +35,22 @@ class Ruleset:
     tunables: dict[str, int]
     skipped: dict[str, str] = field(default_factory=dict)  # built-in rule -> why it does not run here
 
+    def _read(self) -> Iterator[Series]:
+        series = self.vocabulary.series
+        for rule in self.rules:
+            for expression in (rule.expr, rule.clear):
+                if expression is not None:
+                    yield from (series[name] for name in expression.names if name in series)
+
+    def meminfo_fields(self) -> frozenset[str]:
+        """The /proc/meminfo fields its rules read by name: what a sample in the history must keep for their
+        windows (mem_available and the derived names read fields the history keeps anyway)."""
+        return frozenset(field for s in self._read() if (field := getattr(s.get, MEMINFO_FIELD, None)))
+
     def vmstat_fields(self) -> frozenset[str]:
         """The /proc/vmstat fields its rules read, in every spelling a kernel may use: what a sample in
         the history must keep for their windows."""
-        series = self.vocabulary.series
-        return frozenset(
-            spelling
-            for rule in self.rules
-            for expression in (rule.expr, rule.clear)
-            if expression is not None
-            for name in expression.names
-            if name in series and series[name].kind == "vmstat"
-            for spelling in vmstat.spellings(name)
-        )
+        return frozenset(spelling for s in self._read() if s.kind == "vmstat" for spelling in vmstat.spellings(s.name))
 
 
 class _Unusable(Exception):

@@ -26,7 +26,7 @@ from memmond.model import cgroups, system, trend, watch
 from memmond.model import recorder as recorder_mod
 from memmond.model.history import Extremes, History
 from memmond.model.recorder import EventRecord, FlightRecorder
-from memmond.model.snapshot import Sampler, Snapshot
+from memmond.model.snapshot import OLD_SAMPLE_MEMINFO, Sampler, Snapshot
 from memmond.rules import ruleset
 from memmond.rules.engine import FIRING, Engine, Transition
 from memmond.rules.levels import PressureTracker
@@ -186,11 +186,12 @@ class Daemon:
 
     # -- one sample ---------------------------------------------------------------------------------------
     def _thin_history(self, cfg: Config, rules: ruleset.Ruleset) -> None:
-        """Samples keep whole vmstat tables while something may read them whole (the rates' window, the
-        flight recorder's seconds before an event, two samples to spare), then only the fields the rules
-        read."""
+        """Samples keep whole tables while something may read them whole (the rates' window, the flight
+        recorder's seconds before an event, two samples to spare), then only the fields the rules, the
+        derived values, the trend API and the extremes read."""
         seconds = max(cfg.extremes_window_seconds, cfg.events.recorder_seconds)
-        self.history.thin_vmstat(rules.vmstat_fields(), seconds + 2 * cfg.interval_seconds)
+        meminfo = OLD_SAMPLE_MEMINFO | rules.meminfo_fields()
+        self.history.thin(meminfo, rules.vmstat_fields(), seconds + 2 * cfg.interval_seconds)
 
     def sample_once(self) -> Snapshot:
         snap = self.sampler.capture()
