@@ -21,7 +21,7 @@ _PICKERS_PER_LAYOUT = 64
 
 
 class Layout:
-    __slots__ = ("counts", "index", "names", "pickers")
+    __slots__ = ("counts", "index", "names", "pickers", "subsets")
 
     def __init__(self, names: tuple[str, ...], counts: frozenset[str]) -> None:
         self.names = names
@@ -29,6 +29,8 @@ class Layout:
         self.counts = counts
         # id(names tuple) -> (that tuple, a getter of their positions)
         self.pickers: dict[int, tuple[tuple[str, ...], Callable[[Sequence[int]], tuple[int | None, ...]]]] = {}
+        # id(names tuple) -> (that tuple, the layout of those of them present here, a getter of their values)
+        self.subsets: dict[int, tuple[tuple[str, ...], Layout, Callable[[Sequence[int]], tuple[int, ...]]]] = {}
 
     def picker(self, names: tuple[str, ...]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
         """What `FieldTable.pick` runs for `names` on this layout: found by the tuple's identity (the
@@ -43,6 +45,20 @@ class Layout:
         getter = _getter_with_gaps(positions)
         self.pickers[id(names)] = (names, getter)
         return getter
+
+    def subset(self, names: tuple[str, ...]) -> tuple[Layout, Callable[[Sequence[int]], tuple[int, ...]]]:
+        """The layout of those of `names` present here, in their order, and a getter of their values: what
+        `FieldTable.only` runs, once a sample, found by the tuple's identity as `picker` is."""
+        kept = self.subsets.get(id(names))
+        if kept is not None and kept[0] is names:
+            return kept[1], kept[2]
+        if len(self.subsets) >= _PICKERS_PER_LAYOUT:
+            self.subsets.clear()
+        present = tuple(name for name in names if name in self.index)
+        layout = layout_for(present, self.counts.intersection(present))
+        getter = tuple_getter([self.index[name] for name in present]) if present else (lambda numbers: ())
+        self.subsets[id(names)] = (names, layout, getter)
+        return layout, getter
 
 
 def _getter_with_gaps(positions: list[int | None]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
@@ -133,10 +149,8 @@ class FieldTable(Mapping[str, int]):
     def only(self, names: tuple[str, ...]) -> FieldTable:
         """A table of the same kind with just these of its fields (in the order of `names`), for a sample
         kept long after most of its fields stopped mattering. Give the same tuple each time (a constant)."""
-        values = self.pick(names)
-        kept = tuple(name for name, value in zip(names, values, strict=True) if value is not None)
-        layout = layout_for(kept, self._layout.counts.intersection(kept))
-        return type(self)(layout=layout, numbers=pack(value for value in values if value is not None))
+        layout, values = self._layout.subset(names)
+        return type(self)(layout=layout, numbers=pack(values(self._numbers)))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._layout.names)
