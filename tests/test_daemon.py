@@ -614,11 +614,11 @@ def test_a_full_history_of_a_quiet_host_holds_under_1200_bytes_a_sample_and_read
     samples = daemon.history.samples
     older, newer = samples[-2], samples[-1]
     assert newer.pressure is older.pressure and older._derived is None and newer.derived()
-    # Whole: what the rates' window (60 s) and the recorder's minute before an event may read, two
-    # samples to spare; older: only the fields the rules read, with their values.
-    recent = [snap for snap in samples if snap.monotonic >= newer.monotonic - 60 - 2]
+    # Whole: what the rates' window (60 s, its base included) and the recorder's minute before an event
+    # may read; older: only the fields what reads old samples reads, with their values.
+    recent = [snap for snap in samples if snap.monotonic >= newer.monotonic - 60]
     older_ones = list(samples)[: -len(recent)]
-    assert len(recent) == 63 and len(older_ones) == 937
+    assert len(recent) == 61 and len(older_ones) == 939
     every_field = set(newer.vmstat)
     assert all(set(snap.vmstat) == every_field for snap in recent)
     assert daemon._rate_base in recent

@@ -17,29 +17,30 @@ class History:
 
     def __init__(self, size: int) -> None:
         self._ring: deque[Snapshot] = deque(maxlen=size)
-        self._whole_seconds: float | None = None  # samples this young keep every field (None: all)
-        self._meminfo_kept: tuple[str, ...] = ()
+        self._meminfo_kept: tuple[str, ...] | None = None  # None: samples keep every field
         self._vmstat_kept: tuple[str, ...] = ()
         self._whole = 0  # how many of the newest samples have not been thinned yet
 
-    def thin(self, meminfo: Iterable[str], vmstat: Iterable[str], whole_seconds: float) -> None:
-        """A sample older than `whole_seconds` keeps only these meminfo and vmstat fields: what reads
-        whole tables reads recent samples, and a full history of whole tables was 80 % of its memory.
-        Each sample is thinned once, as it ages past; by time, not by count, so samples taken closer
-        together than the interval (a test, a burst) stay whole as long as they may be read whole."""
+    def thin(self, meminfo: Iterable[str], vmstat: Iterable[str]) -> None:
+        """The meminfo and vmstat fields a sample keeps once `thin_before` passes it: what reads whole
+        tables reads recent samples, and a full history of whole tables was 80 % of its memory."""
         self._meminfo_kept = tuple(sorted(set(meminfo)))
         self._vmstat_kept = tuple(sorted(set(vmstat)))
-        self._whole_seconds = whole_seconds
 
     def append(self, snap: Snapshot) -> None:
-        ring = self._ring
-        ring.append(snap)
-        if self._whole_seconds is None:
+        self._ring.append(snap)
+        self._whole = min(self._whole + 1, len(self._ring))
+
+    def thin_before(self, monotonic: float) -> None:
+        """Thins the samples taken before `monotonic` (the caller's oldest sample still read whole), each
+        once, as it ages past: by the readers' own horizon, not a count, so a gap in sampling or samples
+        closer together than the interval never thin one that is still read whole."""
+        kept = self._meminfo_kept
+        if kept is None:
             return
-        whole = min(self._whole + 1, len(ring))
-        horizon = snap.monotonic - self._whole_seconds
-        while whole and ring[-whole].monotonic < horizon:  # the oldest whole sample has aged past
-            ring[-whole].keep_only(self._meminfo_kept, self._vmstat_kept)
+        ring, whole = self._ring, self._whole
+        while whole and ring[-whole].monotonic < monotonic:
+            ring[-whole].keep_only(kept, self._vmstat_kept)
             whole -= 1
         self._whole = whole
 

@@ -186,12 +186,9 @@ class Daemon:
 
     # -- one sample ---------------------------------------------------------------------------------------
     def _thin_history(self, cfg: Config, rules: ruleset.Ruleset) -> None:
-        """Samples keep whole tables while something may read them whole (the rates' window, the flight
-        recorder's seconds before an event, two samples to spare), then only the fields the rules, the
-        derived values, the trend API and the extremes read."""
-        seconds = max(cfg.extremes_window_seconds, cfg.events.recorder_seconds)
-        meminfo = OLD_SAMPLE_MEMINFO | rules.meminfo_fields()
-        self.history.thin(meminfo, rules.vmstat_fields(), seconds + 2 * cfg.interval_seconds)
+        """What an old sample keeps: the fields the rules, the derived values, the trend API and the
+        extremes read of old samples (sample_once says when a sample is old)."""
+        self.history.thin(OLD_SAMPLE_MEMINFO | rules.meminfo_fields(), rules.vmstat_fields())
 
     def sample_once(self) -> Snapshot:
         snap = self.sampler.capture()
@@ -239,8 +236,19 @@ class Daemon:
             window.popleft()
         self._newest = snap
         self._rate_base = window[0]
+        self.history.thin_before(self._read_whole_since(window[0].monotonic, snap.monotonic))
         self._published = None  # built when something reads it: a scrape every 15 s, not every sample
         return snap
+
+    def _read_whole_since(self, rate_base: float, now: float) -> float:
+        """The oldest time whose samples something may still read whole: the rate base, and the flight
+        recorder's seconds before an event, which is built when it closes (up to MAX_EVENT_SECONDS after
+        it opened) from the samples since its start minus those seconds; one not opened yet starts now
+        or later. Older samples keep only what the rules, the derived values and the trend read."""
+        before = self.config.events.recorder_seconds
+        opened = self._events.open if self._events is not None else None
+        started = opened.started_monotonic if opened is not None else now
+        return min(rate_base, started - before)
 
     @property
     def latest(self) -> Published | None:
