@@ -580,7 +580,8 @@ def test_a_full_history_of_a_quiet_host_holds_under_1200_bytes_a_sample_and_read
     from memmond.model.history import extreme_values
     from memmond.model.snapshot import OLD_SAMPLE_MEMINFO, Sampler, Snapshot
     from memmond.rules import ruleset
-    from memmond.rules.engine import Engine
+    from memmond.rules.engine import Engine, Rule
+    from memmond.rules.expr import compile_expression
     from memmond.serve.daemon import Daemon, Overrides
     from memmond.sources.procfs import ProcFS
 
@@ -640,3 +641,13 @@ def test_a_full_history_of_a_quiet_host_holds_under_1200_bytes_a_sample_and_read
     fresh.evaluate(samples, 1.0)
     vmstat_windows = [window for series, window in fresh._windows.items() if series.kind == "vmstat"]
     assert vmstat_windows and all(len(window.values) == len(samples) for window in vmstat_windows)
+    # A reload adding a rule over a field no rule read before: the old samples lack it, so its 2-minute
+    # window has no data until two minutes of samples carry it, rather than holding on the last minute.
+    added = Rule("added", compile_expression("min_over(pgscan_kswapd, 2m) >= 0", daemon.ruleset.vocabulary))
+    engine = Engine([*daemon.ruleset.rules, added], daemon.ruleset.vocabulary)
+    engine.evaluate(samples, 1.0)
+    assert engine.states["added"].nodata
+    for _ in range(60):
+        daemon.sample_once()
+        engine.evaluate(daemon.history.samples, 1.0)
+    assert not engine.states["added"].nodata and engine.states["added"].state == "firing"

@@ -24,8 +24,8 @@ class History:
     def thin(self, meminfo: Iterable[str], vmstat: Iterable[str]) -> None:
         """The meminfo and vmstat fields a sample keeps once `thin_before` passes it: what reads whole
         tables reads recent samples, and a full history of whole tables was 80 % of its memory. Samples
-        already thinned keep what they kept: a rule a reload adds over a field nothing read before sees
-        that field's window from the last minute on, filling as samples come."""
+        already thinned keep what they kept: a rule a reload adds over a field nothing read before has
+        no data until its window is covered by samples that carry the field (SeriesWindow.feed)."""
         self._meminfo_kept = tuple(sorted(set(meminfo)))
         self._vmstat_kept = tuple(sorted(set(vmstat)))
 

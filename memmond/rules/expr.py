@@ -122,7 +122,16 @@ class SeriesWindow:
         self._fed_since_base += 1
 
     def feed(self, snapshots: Iterable[Snapshot], get: Callable[[Snapshot], float | None]) -> None:
-        for snap in snapshots:
+        """A new window filled from the history. It starts at the first sample with a value: samples the
+        history has cut to the fields read at the time (a reload adds a rule over another field) must
+        not count as covered, or a "for 2 minutes" window would hold on one minute of values."""
+        values = iter(snapshots)
+        for snap in values:
+            value = get(snap)
+            if value is not None:
+                self.add(snap.monotonic, value)
+                break
+        for snap in values:
             self.add(snap.monotonic, get(snap))
 
     def add(self, when: float, value: float | None) -> None:
@@ -220,9 +229,13 @@ class EvalContext:
                 raise NoData(f"the cgroup's history does not reach back {seconds:g}s yet")
             return rolling, start - self.cgroup_interval / 2
         start = self.now.monotonic - seconds
-        if self.history[0].monotonic > start + self.interval / 2:
+        rolling = self.windows.get(series)
+        first = self.history[0].monotonic
+        if rolling is not None and rolling.first_seen is not None:  # a window refilled after a reload
+            first = max(first, rolling.first_seen)
+        if first > start + self.interval / 2:
             raise NoData(f"the history does not reach back {seconds:g}s yet")
-        return self.windows.get(series), start - self.interval / 2
+        return rolling, start - self.interval / 2
 
     def window(self, series: Series, seconds: float) -> tuple[Sequence[float], Sequence[float]]:
         """(times, values) of the samples within the last `seconds`, oldest first, the current included."""
