@@ -93,6 +93,13 @@ class MetricSpec:
     labels: tuple[str, ...] = ()
 
 
+# derived value -> (metric, unit): the catalogue's names and the families' alike
+_DERIVED_METRICS = {
+    name: (f"{PREFIX}{name}_bytes", "bytes") if spec.unit == "bytes" else (f"{PREFIX}{name}", "")
+    for name, spec in DERIVED.items()
+}
+
+
 def _spec_list() -> list[MetricSpec]:
     specs = [
         MetricSpec(
@@ -133,8 +140,7 @@ def _spec_list() -> list[MetricSpec]:
         ),
     ]
     for name, spec in DERIVED.items():
-        metric = f"{PREFIX}{name}" + ("_bytes" if spec.unit == "bytes" else "")
-        specs.append(MetricSpec(metric, "gauge", spec.help))  # each help names its formula
+        specs.append(MetricSpec(_DERIVED_METRICS[name][0], "gauge", spec.help))  # each help names its formula
     specs.append(
         MetricSpec(
             "memmond_memory_available_estimated",
@@ -1204,13 +1210,6 @@ class _Memo:
 
 
 _RULES_MEMO, _PRESSURE_MEMO, _OOM_MEMO, _SOURCES_MEMO = _Memo(), _Memo(), _Memo(), _Memo()
-
-
-# derived value -> (metric, unit)
-_DERIVED_METRICS = {
-    name: (f"{PREFIX}{name}_bytes", "bytes") if spec.unit == "bytes" else (f"{PREFIX}{name}", "")
-    for name, spec in DERIVED.items()
-}
 
 
 def build_families(pub: Published) -> list[Family]:
