@@ -32,39 +32,33 @@ def sample(tree: Tree, selection: Selection, max_cgroups: int, everything: bool 
     (most hosts) is read once, and ranked by what that read found."""
     started = time.monotonic()
     room = max(0, max_cgroups - 1)
-    selected = [relative for relative in relative_paths(tree.memory.root, selection) if relative]
-    if len(selected) <= room:
-        read = []
-        for relative in selected:
+    chosen = [relative for relative in relative_paths(tree.memory.root, selection) if relative]
+    ranked: list[tuple[int, str]] | None = None  # (current, relative) of every cgroup, when some must go
+    if len(chosen) > room:
+        ranked = []
+        for relative in chosen:
             try:
-                read.append(tree.read(relative, everything))
+                current = current_of(tree, relative)
             except CgroupGone:
                 continue
-        read.sort(key=lambda c: (c.current or 0, c.path), reverse=True)
-        try:
-            root = [tree.read("", everything)]
-        except CgroupGone:
-            root = []
-        tree.files.sweep()  # files of cgroups this walk did not read are closed
-        return CgroupSample((*root, *read), 0, len(read) + 1, time.monotonic() - started, started)
-    ranked: list[tuple[int, str]] = []
-    for relative in selected:
-        try:
-            current = current_of(tree, relative)
-        except CgroupGone:
-            continue
-        ranked.append((current or 0, relative))
-    ranked.sort(reverse=True)
+            ranked.append((current or 0, relative))
+        ranked.sort(reverse=True)
+        chosen = [relative for _, relative in ranked[:room]]
     cgroups = []
-    for relative in ["", *(relative for _, relative in ranked[:room])]:
+    for relative in ["", *chosen]:
         try:
             cgroups.append(tree.read(relative, everything))
         except CgroupGone:
             continue
-    dropped = ranked[room:]
+    root = cgroups[:1] if cgroups and cgroups[0].path == "/" else []
+    children = cgroups[len(root) :]
+    if ranked is None:
+        children.sort(key=lambda c: (c.current or 0, c.path), reverse=True)
+    dropped = ranked[room:] if ranked is not None else []
     if dropped:
         dropped_paths = {"/" + relative for _, relative in dropped}
         total = sum(current for current, relative in dropped if not _inside("/" + relative, dropped_paths))
-        cgroups.append(CgroupMemory(path=OTHER, unit="", version=tree.memory.version, current=total))
+        children.append(CgroupMemory(path=OTHER, unit="", version=tree.memory.version, current=total))
     tree.files.sweep()  # files of cgroups this walk did not read are closed
-    return CgroupSample(tuple(cgroups), len(dropped), len(ranked) + 1, time.monotonic() - started, started)
+    found = len(ranked) if ranked is not None else len(cgroups) - len(root)
+    return CgroupSample((*root, *children), len(dropped), found + 1, time.monotonic() - started, started)
