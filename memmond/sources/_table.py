@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from memmond.sources._lines import SkippedLine
 
@@ -29,36 +29,45 @@ class Layout:
         self.counts = counts
         # id(names tuple) -> (that tuple, a getter of their positions)
         self.pickers: dict[int, tuple[tuple[str, ...], Callable[[Sequence[int]], tuple[int | None, ...]]]] = {}
-        # id(names tuple) -> (that tuple, the layout of those of them present here, a getter of their values)
-        self.subsets: dict[int, tuple[tuple[str, ...], Layout, Callable[[Sequence[int]], tuple[int, ...]]]] = {}
+        # id(names tuple) -> (that tuple, (the layout of those of them present here, a getter of their values))
+        self.subsets: dict[int, tuple[tuple[str, ...], tuple[Layout, Callable[[Sequence[int]], tuple[int, ...]]]]] = {}
 
     def picker(self, names: tuple[str, ...]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
-        """What `FieldTable.pick` runs for `names` on this layout: found by the tuple's identity (the
-        callers' name tuples are constants), so a pick hashes and compares no name, each a cache miss on
-        the cold caches a sample runs on."""
+        """What `FieldTable.pick` runs for `names` on this layout (the look-up inline: every pick runs it)."""
         kept = self.pickers.get(id(names))
         if kept is not None and kept[0] is names:
             return kept[1]
-        if len(self.pickers) >= _PICKERS_PER_LAYOUT:
-            self.pickers.clear()
-        positions = [self.index.get(name) for name in names]
-        getter = _getter_with_gaps(positions)
-        self.pickers[id(names)] = (names, getter)
-        return getter
+        return _remember(self.pickers, names, self._picker(names))
+
+    def _picker(self, names: tuple[str, ...]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
+        return _getter_with_gaps([self.index.get(name) for name in names])
 
     def subset(self, names: tuple[str, ...]) -> tuple[Layout, Callable[[Sequence[int]], tuple[int, ...]]]:
         """The layout of those of `names` present here, in their order, and a getter of their values: what
-        `FieldTable.only` runs, once a sample, found by the tuple's identity as `picker` is."""
+        `FieldTable.only` runs, once a sample."""
         kept = self.subsets.get(id(names))
         if kept is not None and kept[0] is names:
-            return kept[1], kept[2]
-        if len(self.subsets) >= _PICKERS_PER_LAYOUT:
-            self.subsets.clear()
+            return kept[1]
+        return _remember(self.subsets, names, self._subset(names))
+
+    def _subset(self, names: tuple[str, ...]) -> tuple[Layout, Callable[[Sequence[int]], tuple[int, ...]]]:
         present = tuple(name for name in names if name in self.index)
         layout = layout_for(present, self.counts.intersection(present))
         getter = tuple_getter([self.index[name] for name in present]) if present else (lambda numbers: ())
-        self.subsets[id(names)] = (names, layout, getter)
         return layout, getter
+
+
+_Made = TypeVar("_Made")
+
+
+def _remember(cache: dict[int, tuple[tuple[str, ...], _Made]], names: tuple[str, ...], made: _Made) -> _Made:
+    """Keeps what was made for a tuple of names under the tuple's identity (the callers' tuples are
+    constants), so the next look-up hashes and compares no name, each a cache miss on the cold caches a
+    sample runs on; bounded, for callers that make their tuples anew."""
+    if len(cache) >= _PICKERS_PER_LAYOUT:
+        cache.clear()
+    cache[id(names)] = (names, made)
+    return made
 
 
 def _getter_with_gaps(positions: list[int | None]) -> Callable[[Sequence[int]], tuple[int | None, ...]]:
