@@ -328,17 +328,17 @@ def test_procfs_refuses_huge_files(tmp_path: Path) -> None:
 def test_the_live_procfs_keeps_sample_files_open_and_every_read_is_fresh() -> None:
     live = ProcFS("/proc")
     first = live.read_sample_text("uptime")
-    fd = live._kept["uptime"]
+    fd = live._kept.fds["uptime"]
     time.sleep(0.05)
     second = live.read_sample_text("uptime")
-    assert live._kept["uptime"] == fd  # the same descriptor, read again from offset 0
+    assert live._kept.fds["uptime"] == fd  # the same descriptor, read again from offset 0
     assert first != second and float(second.split()[0]) > float(first.split()[0])
-    assert meminfo.read(live)["MemTotal"] > 0 and set(live._kept) >= {"uptime", "meminfo"}
+    assert meminfo.read(live)["MemTotal"] > 0 and set(live._kept.fds) >= {"uptime", "meminfo"}
     live.close()
-    assert live._kept == {}
+    assert live._kept.fds == {}
     with pytest.raises(SourceUnavailable):  # a missing file still says so through the ordinary path
         live.read_sample_text("no-such-file")
-    assert "no-such-file" not in live._kept
+    assert "no-such-file" not in live._kept.fds
 
 
 def test_a_captured_tree_is_read_afresh_every_time(tmp_path: Path) -> None:
@@ -347,7 +347,7 @@ def test_a_captured_tree_is_read_afresh_every_time(tmp_path: Path) -> None:
     total = meminfo.read(captured)["MemTotal"]
     (tmp_path / "meminfo").unlink()
     (tmp_path / "meminfo").write_text((CURRENT / "meminfo").read_text().replace(str(total // 1024), "1", 1))
-    assert meminfo.read(captured)["MemTotal"] == 1024 and captured._kept == {}
+    assert meminfo.read(captured)["MemTotal"] == 1024 and captured._kept.fds == {}
 
 
 def test_pick_gives_each_table_its_own_fields_in_the_order_asked_and_none_for_a_missing_one() -> None:

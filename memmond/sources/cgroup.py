@@ -24,7 +24,7 @@ from pathlib import Path
 
 from memmond.sources import pressure
 from memmond.sources._lines import SkippedLine
-from memmond.sources.procfs import ProcFS, SourceError
+from memmond.sources.procfs import KeptOpen, ProcFS, SourceError
 
 SOURCE = "cgroup"
 # v1 writes "no limit" as PAGE_COUNTER_MAX pages in bytes (LONG_MAX rounded down to a page): anything this
@@ -224,47 +224,40 @@ class KeptFiles(Files):
 
     def __init__(self, limit: int = KEPT_FILES_MAX) -> None:
         self.limit = limit
-        self.fds: dict[str, int] = {}
+        self.kept = KeptOpen(_CHUNK)
         self._read_this_walk: set[str] = set()
-        self._buffer = bytearray(_CHUNK)
-        self._view = memoryview(self._buffer)
+
+    @property
+    def fds(self) -> dict[str, int]:
+        """path -> descriptor of the files kept open now."""
+        return self.kept.fds
 
     def read(self, directory: Path | str, name: str) -> str | None:
         path = f"{directory}/{name}"
-        fd = self.fds.get(path)
+        fds = self.kept.fds
+        fd = fds.get(path)
         if fd is None:
-            if len(self.fds) >= self.limit:
+            if len(fds) >= self.limit:
                 return _read(directory, name)
             fd = _open(directory, path)
             if fd is None:
                 return None
-            self.fds[path] = fd
-        try:
-            size = os.preadv(fd, (self._buffer,), 0)
-        except OSError:  # ENODEV: the cgroup was removed (and perhaps made again); EINVAL: not readable
-            self._forget(path)
+            fds[path] = fd
+        text = self.kept.read(path, fd)
+        if text is None:  # ENODEV: the cgroup was removed (and perhaps made again); or cgroup.procs of thousands
+            self._read_this_walk.discard(path)
             return _read(directory, name)
         self._read_this_walk.add(path)
-        if size >= _CHUNK:  # cgroup.procs of thousands: the chunked read, and not kept
-            self._forget(path)
-            return _read(directory, name)
-        return str(self._view[:size], "utf-8", "replace")
-
-    def _forget(self, path: str) -> None:
-        fd = self.fds.pop(path, None)
-        self._read_this_walk.discard(path)
-        if fd is not None:
-            os.close(fd)
+        return text
 
     def sweep(self) -> None:
         read = self._read_this_walk
-        for path in [path for path in self.fds if path not in read]:
-            self._forget(path)
+        for path in [path for path in self.kept.fds if path not in read]:
+            self.kept.forget(path)
         read.clear()
 
     def close(self) -> None:
-        for path in list(self.fds):
-            self._forget(path)
+        self.kept.close()
 
 
 def _value(files: Files, directory: Path, name: str, parse: Callable[[str], int | None] = parse_value) -> int | None:

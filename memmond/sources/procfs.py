@@ -41,10 +41,7 @@ class ProcFS:
         # stay open and are read with one pread(2): no path walk, open and close each second. A captured
         # tree (tests, --procfs DIR) is opened afresh every time, as files there may be replaced.
         self._live = os.path.realpath(self.root) == "/proc"
-        self._kept: dict[str, int] = {}
-        # One buffer for every kept-open read: os.pread allocated (and shrank) 64 KB per file and sample.
-        self._buffer = bytearray(_CHUNK)
-        self._view = memoryview(self._buffer)
+        self._kept = KeptOpen(_CHUNK)
 
     def __repr__(self) -> str:
         return f"ProcFS({str(self.root)!r})"
@@ -95,26 +92,55 @@ class ProcFS:
     def read_sample_text(self, relative: str, source: str | None = None) -> str:
         """read_text for the files of every sample (meminfo, vmstat, pressure)."""
         if self._live:
-            fd = self._kept.get(relative)
-            try:
-                if fd is None:
-                    fd = self._kept[relative] = os.open(os.path.join(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
-                size = os.preadv(fd, (self._buffer,), 0)
-            except OSError:
-                self._forget(relative)  # the ordinary path says what is wrong
-            else:
-                if size < _CHUNK:
-                    return str(self._view[:size], "utf-8", "replace")
+            kept = self._kept
+            fd = kept.fds.get(relative)
+            if fd is None:
+                try:
+                    fd = kept.fds[relative] = os.open(os.path.join(self.root, relative), os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    fd = None  # the ordinary path says what is wrong
+            if fd is not None:
+                text = kept.read(relative, fd)
+                if text is not None:
+                    return text
         return self.read_text(relative, source)
 
-    def _forget(self, relative: str) -> None:
-        fd = self._kept.pop(relative, None)
+    def close(self) -> None:
+        self._kept.close()
+
+
+class KeptOpen:
+    """Kernel files kept open and read with one pread(2) from offset 0 into one reused buffer: procfs and
+    cgroupfs regenerate a file on every read from offset 0, so a file read every second costs no path
+    walk, open and close, and no buffer allocated (os.pread made and shrank one per file and read). What
+    cannot be read this way (an error, a file as large as the buffer) is forgotten, for the caller to
+    read the ordinary way, which says why."""
+
+    def __init__(self, size: int) -> None:
+        self.fds: dict[str, int] = {}  # the caller's key (a path) -> descriptor
+        self._buffer = bytearray(size)
+        self._view = memoryview(self._buffer)
+
+    def read(self, key: str, fd: int) -> str | None:
+        """The text behind `fd`, kept under `key`; None (and the file forgotten) when the read failed or
+        filled the buffer."""
+        try:
+            size = os.preadv(fd, (self._buffer,), 0)
+        except OSError:
+            size = len(self._buffer)
+        if size >= len(self._buffer):
+            self.forget(key)
+            return None
+        return str(self._view[:size], "utf-8", "replace")
+
+    def forget(self, key: str) -> None:
+        fd = self.fds.pop(key, None)
         if fd is not None:
             os.close(fd)
 
     def close(self) -> None:
-        for relative in list(self._kept):
-            self._forget(relative)
+        for key in list(self.fds):
+            self.forget(key)
 
 
 def _describe(exc: OSError, path: str) -> str:
