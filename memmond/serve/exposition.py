@@ -941,9 +941,15 @@ def _rate_family(metric: str, samples: tuple[tuple[Labels, float], ...]) -> Fami
     return family
 
 
-_RATE_METRICS: dict[str, list[efficiency.RateSpec]] = {}  # metric -> its rates, in RATES' order
-for _spec in efficiency.RATES:
-    _RATE_METRICS.setdefault(_spec.metric, []).append(_spec)
+def _rate_metrics() -> dict[str, list[efficiency.RateSpec]]:
+    """metric -> its rates, in RATES' order."""
+    metrics: dict[str, list[efficiency.RateSpec]] = {}
+    for spec in efficiency.RATES:
+        metrics.setdefault(spec.metric, []).append(spec)
+    return metrics
+
+
+_RATE_METRICS = _rate_metrics()
 
 
 _BASIC_EVENTS = ("oom_kill", "max", "high")
